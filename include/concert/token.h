@@ -8,7 +8,10 @@
  * expired tokens without asking a backend. Revocation (a token that left the
  * queue or was used to pay) needs the backend: see concert_queue_validate.
  *
- * These functions allocate nothing and are safe from any thread.
+ * These functions are safe from any thread. They make no allocations of
+ * their own; each thread keeps one HMAC context, created on its first call
+ * and freed when the thread exits (so do not dlclose the library while
+ * threads that verified tokens are alive).
  */
 #ifndef CONCERT_TOKEN_H
 #define CONCERT_TOKEN_H

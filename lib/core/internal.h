@@ -19,6 +19,11 @@ const concert_queue_backend *concert_registry_queue(const char *uri);
 /* The built-in memory backend (lib/storage/memory). */
 extern const concert_store_backend concert_memory_store_backend;
 extern const concert_queue_backend concert_memory_queue_backend;
+#ifdef CONCERT_WITH_POSTGRES
+/* lib/storage/postgres */
+extern const concert_store_backend concert_postgres_store_backend;
+extern const concert_queue_backend concert_postgres_queue_backend;
+#endif
 
 /* String length bounded by max + 1; returns max + 1 when longer. */
 size_t concert_strnlen(const char *s, size_t max);

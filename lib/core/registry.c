@@ -64,6 +64,10 @@ static void register_builtins_locked(void)
 	builtins_registered = 1;
 	stores[store_count++] = &concert_memory_store_backend;
 	queues[queue_count++] = &concert_memory_queue_backend;
+#ifdef CONCERT_WITH_POSTGRES
+	stores[store_count++] = &concert_postgres_store_backend;
+	queues[queue_count++] = &concert_postgres_queue_backend;
+#endif
 }
 
 int concert_sys_store_register(const concert_store_backend *backend)

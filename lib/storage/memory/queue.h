@@ -1,0 +1,200 @@
+/*
+ * Internal: the memory queue backend, shared by queue.c (the operations),
+ * queue_index.c (per-concert indexes) and queue_durable.c (journal, replay,
+ * snapshots).
+ *
+ * Each concert has its own mutex and its own indexes, so calls on different
+ * concerts never contend; the concert table is sharded by id under rwlocks.
+ * Lock order: shard locks, then concert locks (compaction takes them all).
+ */
+#ifndef CONCERT_MEMORY_QUEUE_H
+#define CONCERT_MEMORY_QUEUE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "codec/queue_records.h"
+#include "storage/memory/memory.h"
+
+/* An intrusive doubly linked list node; a list is a circular sentinel. */
+typedef struct memq_link {
+	struct memq_link *prev, *next;
+} memq_link;
+
+typedef struct memq_token {
+	memq_link link;            /* first: the concert's waiting, active or ended list */
+	int64_t id;
+	int64_t seq;               /* per-concert entry order, as journaled */
+	concert_time issued_at;
+	concert_time expires_at;   /* WAITING: idle deadline; ACTIVE: active_until */
+	concert_time ended_at;     /* EXPIRED/DONE: when it ended */
+	uint64_t user_hash;
+	uint32_t slot;             /* WAITING: its slot in the concert's rank */
+	uint8_t state;             /* concert_queue_state */
+	uint8_t user_len;
+	char user_id[CONCERT_USER_ID_MAX + 1];   /* NUL-padded */
+} memq_token;
+
+/* Open addressing, linear probing, backward-shift deletion. */
+typedef struct memq_map_slot {
+	uint64_t hash;
+	memq_token *token;         /* NULL: empty */
+} memq_map_slot;
+
+typedef struct memq_map {
+	memq_map_slot *slots;
+	size_t mask;
+	size_t count;
+} memq_map;
+
+/*
+ * The WAITING tokens in entry order, for positions and admission. Each
+ * token owns a slot (slots only grow until a rebuild renumbers them densely);
+ * a bitmap marks live slots and a Fenwick tree counts live slots per 64-slot
+ * word, so a position is one O(log(n/64)) prefix sum plus one popcount, over
+ * arrays small enough to stay in cache (≈ 200 KiB for a million tokens).
+ */
+typedef struct memq_rank {
+	memq_token **tokens;       /* slot -> token; NULL once it left the slot */
+	uint64_t *bits;            /* live slots */
+	uint32_t *tree;            /* Fenwick tree over words, 1-based */
+	uint32_t cap;              /* slots: a power of two, at least 64 */
+	uint32_t used;             /* next free slot */
+	uint32_t head;             /* no live slot below it */
+	uint32_t live;
+} memq_rank;
+
+typedef struct memq_concert {
+	pthread_mutex_t lock;
+	int64_t id;
+	memq_map by_id;            /* every token still remembered */
+	memq_map by_user;          /* live (WAITING or ACTIVE) tokens */
+	memq_rank rank;            /* WAITING tokens by seq */
+	memq_link waiting;         /* WAITING by last touch: deadlines ascend */
+	memq_link active;          /* ACTIVE by admission: active_until ascends */
+	memq_link ended;           /* EXPIRED/DONE by end time */
+	uint32_t active_count;
+	int64_t last_seq;
+	uint64_t admitted_total;
+	/* From the last policy seen; used by sweep and snapshots, which get none. */
+	concert_time wait_idle_ttl;
+	concert_time retention;    /* ended tokens are forgotten after this; -1: never */
+	/* Token bucket for admit_per_second, in thousandths of an admission. */
+	int64_t bucket;
+	concert_time bucket_at;
+	uint32_t bucket_rate;      /* 0: not started */
+} memq_concert;
+
+typedef struct memq_shard {
+	_Alignas(64) pthread_rwlock_t lock;
+	memq_concert **concerts;   /* open addressing by id; never shrinks */
+	size_t mask;
+	size_t count;
+} memq_shard;
+
+#define MEMQ_SHARDS 64
+
+typedef struct memory_queue {
+	memq_shard shards[MEMQ_SHARDS];
+	_Atomic int64_t next_token_id;
+	concert_backend_env env;
+	journal *journal;          /* NULL: ephemeral */
+	pthread_mutex_t compact_lock;
+	concert_time opened_at;    /* clock at open, for replayed idle deadlines */
+	uint64_t hash_seed;
+} memory_queue;
+
+/* queue_index.c --------------------------------------------------------- */
+
+uint64_t memq_hash_id(int64_t id);
+/* Keyed by a random seed per backend: user ids come from the outside. */
+uint64_t memq_hash_user(uint64_t seed, const char *user_id, size_t len);
+
+int memq_map_init(memq_map *m);
+void memq_map_free(memq_map *m);
+memq_token *memq_map_find_id(const memq_map *m, int64_t id);
+memq_token *memq_map_find_user(const memq_map *m, const char *user_id, size_t len, uint64_t hash);
+/* Makes room for one more entry; CONCERT_ENOMEM. */
+int memq_map_reserve(memq_map *m);
+/* Inserts a token known to be absent after memq_map_reserve succeeded. */
+void memq_map_insert(memq_map *m, uint64_t hash, memq_token *token);
+void memq_map_remove(memq_map *m, uint64_t hash, const memq_token *token);
+
+int memq_rank_init(memq_rank *r);
+void memq_rank_free(memq_rank *r);
+/* Makes sure a slot is free, renumbering or growing; CONCERT_ENOMEM. */
+int memq_rank_reserve(memq_rank *r);
+/* Appends a token after memq_rank_reserve succeeded (sets token->slot). */
+void memq_rank_append(memq_rank *r, memq_token *token);
+void memq_rank_remove(memq_rank *r, uint32_t slot);
+/* 1-based position of a live slot among the live slots. */
+int64_t memq_rank_position(const memq_rank *r, uint32_t slot);
+/* The first live slot at or after `from`, or UINT32_MAX. */
+uint32_t memq_rank_next(const memq_rank *r, uint32_t from);
+/* The oldest WAITING token (advancing the head cursor), or NULL. */
+memq_token *memq_rank_first(memq_rank *r);
+
+static inline void memq_list_init(memq_link *list)
+{
+	list->prev = list->next = list;
+}
+
+static inline int memq_list_empty(const memq_link *list)
+{
+	return list->next == list;
+}
+
+static inline void memq_list_append(memq_link *list, memq_link *node)
+{
+	node->prev = list->prev;
+	node->next = list;
+	list->prev->next = node;
+	list->prev = node;
+}
+
+static inline void memq_list_unlink(memq_link *node)
+{
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+}
+
+/* The token at the head of a non-empty list (link is its first member). */
+static inline memq_token *memq_list_first(const memq_link *list)
+{
+	return (memq_token *)list->next;
+}
+
+/* queue.c --------------------------------------------------------------- */
+
+memq_concert *memq_concert_find(memory_queue *q, int64_t concert_id);
+int memq_concert_get(memory_queue *q, int64_t concert_id, memq_concert **out);
+
+/* A new WAITING token at the back of the queue (journaling not included). */
+int memq_token_add(memory_queue *q, memq_concert *c, memq_token **out, int64_t id, int64_t seq,
+	const char *user_id, size_t user_len, concert_time issued_at, concert_time deadline);
+void memq_token_activate(memq_concert *c, memq_token *t, concert_time active_until);
+/* Ends a live token: EXPIRED or DONE (journaling not included). */
+void memq_token_end(memq_concert *c, memq_token *t, int state, concert_time now);
+
+/* Calls fn on every concert, with its shard read-locked; stops at a non-zero return. */
+int memq_each_concert(memory_queue *q, int (*fn)(void *arg, memq_concert *c), void *arg);
+
+/* queue_durable.c ------------------------------------------------------- */
+
+/* Opens the journal in `dir` and replays it into q. */
+int memq_durable_open(memory_queue *q, const char *dir, journal_fsync policy);
+/* Appends a record; returns its journal sequence number, 0 on ENOMEM (error set). */
+uint64_t memq_journal_append(memory_queue *q, const queue_record *record);
+/* Commits `seq` (if any) after the caller released its locks; may compact. */
+int memq_journal_commit(memory_queue *q, uint64_t seq);
+
+/*
+ * Writes a snapshot of the live tokens and starts a new journal, holding
+ * every lock. Done automatically when the journal passes MEMQ_COMPACT_BYTES;
+ * exposed for tests and for a future engine-level compact.
+ */
+int memory_queue_compact(void *ctx);
+
+#define MEMQ_COMPACT_BYTES ((uint64_t)64 << 20)
+
+#endif
