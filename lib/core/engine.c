@@ -80,10 +80,6 @@ static int copy_secret(concert_engine *e, const concert_options *opts)
 
 static int open_backends(concert_engine *e)
 {
-	const concert_options *o = &e->opts;
-	if (o->lock && *o->lock && strcmp(o->lock, "none") != 0)
-		return concert_sys_errorf(CONCERT_EINVAL, "lock backend '%s' is not available", o->lock);
-
 	e->store = concert_registry_store(e->store_uri);
 	if (!e->store)
 		return concert_sys_errorf(CONCERT_EINVAL, "no store backend for '%s'", e->store_uri);
@@ -97,8 +93,18 @@ static int open_backends(concert_engine *e)
 		return rc;
 	}
 	rc = e->queue->open(&e->queue_ctx, e->queue_uri, &e->env);
-	if (rc < 0)
+	if (rc < 0) {
 		e->queue = NULL;
+		return rc;
+	}
+	if (!e->lock_uri)
+		return 0;
+	e->lock = concert_registry_lock(e->lock_uri);
+	if (!e->lock)
+		return concert_sys_errorf(CONCERT_EINVAL, "no lock backend for '%s'", e->lock_uri);
+	rc = e->lock->open(&e->lock_ctx, e->lock_uri, &e->env);
+	if (rc < 0)
+		e->lock = NULL;
 	return rc;
 }
 
@@ -129,13 +135,16 @@ int concert_engine_open(concert_engine **out, const concert_options *opts)
 		e->queue_uri = strdup(queue);
 		if (!e->store_uri || !e->queue_uri)
 			rc = concert_sys_error(CONCERT_ENOMEM, NULL);
+		if (rc == 0 && opts->lock && *opts->lock && strcmp(opts->lock, "none") != 0 &&
+		    !(e->lock_uri = strdup(opts->lock)))
+			rc = concert_sys_error(CONCERT_ENOMEM, NULL);
 	}
 	if (rc == 0)
 		rc = copy_secret(e, opts);
 	if (rc == 0) {
 		e->opts.store = e->store_uri;
 		e->opts.queue = e->queue_uri;
-		e->opts.lock = NULL;
+		e->opts.lock = e->lock_uri;
 		e->opts.secret = NULL;
 		e->env = (concert_backend_env){ CONCERT_BACKEND_ENV_VERSION, e->opts.clock,
 			e->opts.clock_ctx, e->opts.log, e->opts.log_ctx, e->opts.log_level };
@@ -159,6 +168,8 @@ void concert_engine_close(concert_engine *e)
 {
 	if (!e)
 		return;
+	if (e->lock)
+		e->lock->close(e->lock_ctx);
 	if (e->queue)
 		e->queue->close(e->queue_ctx);
 	if (e->store)
@@ -168,6 +179,7 @@ void concert_engine_close(concert_engine *e)
 	free(e->secret);
 	free(e->store_uri);
 	free(e->queue_uri);
+	free(e->lock_uri);
 	free(e);
 }
 
@@ -216,6 +228,9 @@ int concert_engine_health(concert_engine *e)
 	rc = e->queue->health(e->queue_ctx);
 	if (rc < 0)
 		return concert_sys_errorf(CONCERT_EUNAVAILABLE, "queue: %s", concert_error_last()->message);
+	rc = e->lock ? e->lock->health(e->lock_ctx) : 0;
+	if (rc < 0)
+		return concert_sys_errorf(CONCERT_EUNAVAILABLE, "lock: %s", concert_error_last()->message);
 	return 0;
 }
 

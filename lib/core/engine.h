@@ -34,6 +34,9 @@ struct concert_engine {
 	void *store_ctx;
 	const concert_queue_backend *queue;
 	void *queue_ctx;
+	const concert_lock_backend *lock;  /* NULL: no hot-seat filter */
+	void *lock_ctx;
+	char *lock_uri;
 
 	_Atomic uint64_t stats[CONCERT_OP_COUNT][CONCERT_ERROR_COUNT];
 	rate_slot rates[RATE_SLOTS];

@@ -2,7 +2,10 @@
  * Seat holds: the engine checks the token and the policy, the store makes
  * the change atomically.
  */
+#include <stdio.h>
 #include <string.h>
+
+#include <openssl/rand.h>
 
 #include "core/engine.h"
 
@@ -21,6 +24,51 @@ static int owner_claims(concert_engine *e, concert_token_claims *claims, const c
 	return rc < 0 ? rc : token_claims(e, claims, token);
 }
 
+/*
+ * The hot-seat filter: lock the seats in the lock backend before asking the
+ * store, so contenders for a taken seat are turned away without a store
+ * round trip. The winner keeps its locks for the hold's lifetime. A lock
+ * backend that is down only costs the filter: the store still decides.
+ */
+static int lock_seats(concert_engine *e, int64_t schedule_id, const int32_t *seats, size_t count,
+		      char value[CONCERT_LOCK_VALUE_MAX + 1], int *locked)
+{
+	unsigned char nonce[16];
+	*locked = 0;
+	if (!e->lock)
+		return 0;
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return concert_sys_error(CONCERT_EINTERNAL, "no randomness for a lock value");
+	for (size_t i = 0; i < sizeof(nonce); i++)
+		snprintf(value + 2 * i, 3, "%02x", nonce[i]);
+	int rc = e->lock->acquire(e->lock_ctx, schedule_id, seats, count, value, e->opts.hold_ttl);
+	if (rc == CONCERT_EUNAVAILABLE) {
+		e->opts.log(e->opts.log_ctx, CONCERT_LOG_WARN, concert_error_last()->message);
+		concert_error_clear();
+		return 0;
+	}
+	*locked = rc == 0;
+	return rc;
+}
+
+/* Unlocks seats after a failed hold (value) or after the store freed them (NULL). */
+static void unlock_seats(concert_engine *e, int64_t schedule_id, const int32_t *seats, size_t count,
+			 const char *value)
+{
+	concert_error saved = *concert_error_last();
+	char message[256];
+	concert_sys_strlcpy(message, saved.message, sizeof(message));
+	if (e->lock->release(e->lock_ctx, schedule_id, seats, count, value) < 0)
+		e->opts.log(e->opts.log_ctx, CONCERT_LOG_WARN, concert_error_last()->message);
+	/* The caller's outcome, conflicts included, is what the host must see. */
+	if (saved.code == CONCERT_ESEAT_UNAVAILABLE)
+		concert_sys_error_conflicts(saved.conflicts, saved.conflict_count);
+	else if (saved.code)
+		concert_sys_error(saved.code, message);
+	else
+		concert_error_clear();
+}
+
 int concert_hold_seats(concert_engine *e, concert_hold **out, const char *token,
 		       int64_t schedule_id, const int32_t *seat_nos, size_t count)
 {
@@ -37,12 +85,18 @@ int concert_hold_seats(concert_engine *e, concert_hold **out, const char *token,
 		rc = check_seat_nos(seat_nos, count, CONCERT_HOLD_SEATS_MAX, sorted);
 	if (rc == 0)
 		rc = token_active(e, &claims, token, 0);
+	char lock_value[CONCERT_LOCK_VALUE_MAX + 1];
+	int locked = 0;
+	if (rc == 0)
+		rc = lock_seats(e, schedule_id, sorted, count, lock_value, &locked);
 	if (rc == 0) {
 		concert_time now = concert_engine_now(e);
 		concert_hold_request req = { claims.user_id, claims.concert_id, schedule_id, sorted,
 			count, now, now + e->opts.hold_ttl, e->opts.max_holds_per_user,
 			e->opts.max_seats_per_user };
 		rc = e->store->hold_seats(e->store_ctx, &hold, &req);
+		if (rc < 0 && locked)
+			unlock_seats(e, schedule_id, sorted, count, lock_value);
 	}
 	if (rc == 0 && out)
 		*out = hold;
@@ -59,14 +113,22 @@ int concert_hold_release(concert_engine *e, const char *token, int64_t hold_id,
 		return concert_sys_error(CONCERT_EINVAL, "engine is NULL");
 	int32_t sorted[CONCERT_HOLD_SEATS_MAX];
 	concert_token_claims claims;
+	concert_hold *hold = NULL;
 	int rc = owner_claims(e, &claims, token, hold_id);
 	if (rc == 0 && count)
 		rc = check_seat_nos(seat_nos, count, CONCERT_HOLD_SEATS_MAX, sorted);
+	/* With a lock filter, the seats to unlock must be known before they go. */
+	if (rc == 0 && e->lock)
+		rc = e->store->hold_get(e->store_ctx, &hold, hold_id, concert_engine_now(e));
 	if (rc == 0) {
 		concert_hold_change req = { claims.user_id, hold_id, count ? sorted : NULL, count,
 			concert_engine_now(e), 0, 0, 0 };
 		rc = e->store->hold_release(e->store_ctx, &req);
 	}
+	if (rc == 0 && hold)
+		unlock_seats(e, hold->schedule_id, count ? sorted : hold->seat_nos,
+			     count ? count : hold->seat_count, NULL);
+	concert_free(hold);
 	return engine_finish(e, CONCERT_OP_HOLD_RELEASE, rc);
 }
 

@@ -7,6 +7,7 @@
 #include "concert.h"
 #include "concert/sys/store.h"
 #include "concert/sys/queue.h"
+#include "concert/sys/lock.h"
 
 /* errors.c: sets the thread's last error to success. */
 void concert_error_clear(void);
@@ -15,6 +16,7 @@ void concert_error_clear(void);
  * registering the built-in backends on first use. NULL if none. */
 const concert_store_backend *concert_registry_store(const char *uri);
 const concert_queue_backend *concert_registry_queue(const char *uri);
+const concert_lock_backend *concert_registry_lock(const char *uri);
 
 /* The built-in memory backend (lib/storage/memory). */
 extern const concert_store_backend concert_memory_store_backend;
@@ -23,6 +25,11 @@ extern const concert_queue_backend concert_memory_queue_backend;
 /* lib/storage/postgres */
 extern const concert_store_backend concert_postgres_store_backend;
 extern const concert_queue_backend concert_postgres_queue_backend;
+#endif
+#ifdef CONCERT_WITH_REDIS
+/* lib/storage/redis */
+extern const concert_queue_backend concert_redis_queue_backend;
+extern const concert_lock_backend concert_redis_lock_backend;
 #endif
 
 /* String length bounded by max + 1; returns max + 1 when longer. */

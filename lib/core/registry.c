@@ -11,7 +11,8 @@
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static const concert_store_backend *stores[REGISTRY_MAX];
 static const concert_queue_backend *queues[REGISTRY_MAX];
-static size_t store_count, queue_count;
+static const concert_lock_backend *locks[REGISTRY_MAX];
+static size_t store_count, queue_count, lock_count;
 static int builtins_registered;
 
 /* Store methods every backend must have (all but sweep and compact). */
@@ -57,6 +58,11 @@ static const char *queue_scheme(const void *b)
 	return ((const concert_queue_backend *)b)->scheme;
 }
 
+static const char *lock_scheme(const void *b)
+{
+	return ((const concert_lock_backend *)b)->scheme;
+}
+
 static void register_builtins_locked(void)
 {
 	if (builtins_registered)
@@ -67,6 +73,10 @@ static void register_builtins_locked(void)
 #ifdef CONCERT_WITH_POSTGRES
 	stores[store_count++] = &concert_postgres_store_backend;
 	queues[queue_count++] = &concert_postgres_queue_backend;
+#endif
+#ifdef CONCERT_WITH_REDIS
+	queues[queue_count++] = &concert_redis_queue_backend;
+	locks[lock_count++] = &concert_redis_lock_backend;
 #endif
 }
 
@@ -100,6 +110,24 @@ int concert_sys_queue_register(const concert_queue_backend *backend)
 	register_builtins_locked();
 	int rc = register_locked((const void **)queues, &queue_count, backend->scheme, backend,
 				 queue_scheme);
+	pthread_mutex_unlock(&registry_lock);
+	return rc;
+}
+
+int concert_sys_lock_register(const concert_lock_backend *backend)
+{
+	if (!backend)
+		return concert_sys_error(CONCERT_EINVAL, "backend is NULL");
+	if (backend->version != CONCERT_LOCK_BACKEND_VERSION)
+		return concert_sys_errorf(CONCERT_EVERSION, "lock backend version %u not supported",
+					  backend->version);
+	if (!scheme_ok(backend->scheme) || !backend->open || !backend->close || !backend->health ||
+	    !backend->acquire || !backend->release)
+		return concert_sys_error(CONCERT_EINVAL, "lock backend lacks a scheme or a required method");
+	pthread_mutex_lock(&registry_lock);
+	register_builtins_locked();
+	int rc = register_locked((const void **)locks, &lock_count, backend->scheme, backend,
+				 lock_scheme);
 	pthread_mutex_unlock(&registry_lock);
 	return rc;
 }
@@ -142,4 +170,9 @@ const concert_store_backend *concert_registry_store(const char *uri)
 const concert_queue_backend *concert_registry_queue(const char *uri)
 {
 	return lookup((const void **)queues, &queue_count, uri, queue_scheme);
+}
+
+const concert_lock_backend *concert_registry_lock(const char *uri)
+{
+	return lookup((const void **)locks, &lock_count, uri, lock_scheme);
 }
