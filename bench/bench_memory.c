@@ -9,6 +9,7 @@
  * schedule and users), plus 16 threads paying concurrently (group commit).
  * Prints a table and writes the figures as JSON.
  */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -110,9 +110,19 @@ int main(int argc, char **argv)
 	       (long long)payment->amount, (long long)payment->balance);
 	print_seats(engine, schedule_id);
 
-	/* 5. The same seats cannot be held again: the error lists the conflicts. */
-	int rc = concert_hold_seats(engine, NULL, status->token, schedule_id, wanted, 2);
-	printf("holding seats 3-4 again: %s (%s)\n", concert_strerror(rc), concert_error_last()->message);
+	/* 5. Paying used the token up, which frees an ACTIVE slot: the next user
+	 *    is admitted, but the seats are gone and the error lists them. */
+	concert_queue_status *next;
+	check(concert_queue_enter(engine, &next, "user-7", concert_id), "concert_queue_enter");
+	printf("user-7 entered the queue: %s\n", concert_queue_state_name(next->state));
+	int32_t overlap[] = { 4, 5 };
+	int rc = concert_hold_seats(engine, NULL, next->token, schedule_id, overlap, 2);
+	const concert_error *err = concert_error_last();
+	printf("user-7 holding seats 4-5: %s, conflicts:", concert_strerror(rc));
+	for (size_t i = 0; i < err->conflict_count; i++)
+		printf(" %d", (int)err->conflicts[i]);
+	printf("\n");
+	concert_free(next);
 
 	concert_free(payment);
 	concert_free(hold);

@@ -331,10 +331,10 @@ static int replay_file(journal *j, const char *file, int fd, bool snapshot,
 	int rc = reader_open(&r, j, file, fd);
 	while (!rc && !trailer) {
 		uint64_t off = r.off;
-		const uint8_t *p = r.buf;
-		if ((rc = next_frame(&r, RECORD_MAX + snapshot, &len, &st)) || st != FRAME_OK)
+		if ((rc = next_frame(&r, snapshot ? RECORD_MAX + 1 : RECORD_MAX, &len, &st)) ||
+		    st != FRAME_OK)
 			break;
-		p = r.buf;
+		const uint8_t *p = r.buf;
 		if (snapshot && ((rc = snapshot_record(&r, off, count, &p, &len, &trailer)) || trailer))
 			break;
 		rc = apply(ctx, p, len);
@@ -361,7 +361,7 @@ static enum file_kind parse_file(const journal *j, const char *file, uint64_t *g
 {
 	size_t n = strlen(j->name);
 	const char *p = file + n + 1;
-	if (strncmp(file, j->name, n) || file[n] != '.' || *p < '0' || *p > '9')
+	if (strncmp(file, j->name, n) != 0 || file[n] != '.' || *p < '0' || *p > '9')
 		return FILE_OTHER;
 	for (*gen = 0; *p >= '0' && *p <= '9'; p++) {
 		if (*gen > (UINT64_MAX - 9) / 10)
@@ -388,8 +388,10 @@ static int scan_dir(journal *j, bool cleanup, bool *has_snapshot)
 		return io_error(j, "opendir", ".");
 	}
 	rewinddir(d); /* the dup shares the directory offset */
-	if (!cleanup)
-		*has_snapshot = false, j->generation = 0;
+	if (!cleanup) {
+		*has_snapshot = false;
+		j->generation = 0;
+	}
 	for (struct dirent *e; (e = readdir(d));) {
 		enum file_kind kind = parse_file(j, e->d_name, &gen);
 		if (cleanup) {
@@ -595,34 +597,31 @@ static journal *journal_alloc(const char *dir, const char *name, journal_fsync p
 {
 	size_t dlen = strlen(dir), nlen = strlen(name);
 	journal *j = calloc(1, sizeof(*j));
-	char *names = malloc(dlen + nlen + 2);
 	pthread_condattr_t attr;
-	/* None of these can fail with glibc; checked for other libcs. */
-	if (!j || !names || pthread_condattr_init(&attr)) {
+	if (!j || !(j->dir = malloc(dlen + nlen + 2))) {
 		free(j);
-		free(names);
 		return NULL;
 	}
-	j->dir = memcpy(names, dir, dlen + 1);
-	j->name = memcpy(names + dlen + 1, name, nlen + 1);
+	memcpy(j->dir, dir, dlen + 1);
+	j->name = j->dir + dlen + 1;
+	memcpy(j->name, name, nlen + 1);
 	j->dir_fd = j->lock_fd = j->fd = -1;
 	j->policy = policy;
-	/* The BATCH pacing must not jump with the wall clock. */
+	/* These cannot fail on Linux: they allocate nothing. The BATCH pacing
+	 * uses the monotonic clock so that it does not jump with the wall clock. */
+	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	bool ok = !pthread_mutex_init(&j->mu, NULL) & !pthread_cond_init(&j->wake, &attr) &
-		  !pthread_cond_init(&j->done, NULL);
+	pthread_mutex_init(&j->mu, NULL);
+	pthread_cond_init(&j->wake, &attr);
+	pthread_cond_init(&j->done, NULL);
 	pthread_condattr_destroy(&attr);
-	if (!ok) {
-		journal_free(j);
-		return NULL;
-	}
 	return j;
 }
 
 static int open_files(journal *j, journal_apply_fn apply, void *ctx, journal_report *rep)
 {
 	char file[FILE_NAME_MAX];
-	bool has_snapshot;
+	bool has_snapshot = false;
 	int rc;
 	if ((rc = mkdir_p(j->dir)))
 		return rc;
@@ -653,6 +652,8 @@ int journal_open(journal **out, const char *dir, const char *name, journal_fsync
 	journal_report rep = { 0 };
 	journal *j;
 	int rc;
+	if (!out)
+		return concert_sys_error(CONCERT_EINVAL, "journal_open: out is NULL");
 	*out = NULL;
 	if (!dir || !*dir || !name || !*name || strchr(name, '/') || !apply ||
 	    strlen(name) > NAME_MAX_LEN || (unsigned)policy > JOURNAL_FSYNC_OFF)
@@ -750,6 +751,8 @@ static int write_snapshot(journal *j, const char *tmp, uint64_t gen, journal_sna
 	setvbuf(snap.f, NULL, _IOFBF, 1 << 18);
 	rc = emit(ctx, &snap);
 	rc = rc > 0 ? CONCERT_EINTERNAL : rc;
+	if (!rc && snap.failed)
+		rc = concert_sys_error(CONCERT_EIO, "snapshot write failed");
 	put_le64(trailer, snap.records);
 	put_le64(trailer + 8, gen);
 	if (!rc && (rc = put_frame(snap.f, KIND_TRAILER, trailer, TRAILER_SIZE)) == 0 &&

@@ -2,7 +2,6 @@
  * The waiting queue as the engine presents it: tokens signed here, state in
  * the queue backend, estimated waits from the measured admission rate.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,11 +17,11 @@ const char *concert_queue_state_name(int state)
 #define RATE_WINDOW_MS 1000
 
 /*
- * Admissions per second for a concert, from successive samples of the
+ * Admissions per 1000 seconds for a concert, from successive samples of the
  * backend's admitted_total (which every engine sharing the backend sees),
- * smoothed; before any sample, the policy's own rate.
+ * smoothed; before any sample, the policy's own rate. Never 0.
  */
-double engine_admission_rate(concert_engine *e, int64_t concert_id, uint64_t admitted_total)
+uint64_t engine_admission_rate(concert_engine *e, int64_t concert_id, uint64_t admitted_total)
 {
 	rate_slot *slot = &e->rates[(uint64_t)concert_id % RATE_SLOTS];
 	concert_time now = concert_engine_now(e);
@@ -45,16 +44,16 @@ double engine_admission_rate(concert_engine *e, int64_t concert_id, uint64_t adm
 		}
 		atomic_flag_clear_explicit(&slot->busy, memory_order_release);
 	}
-	double rate = 0;
+	uint64_t rate = 0;
 	if (atomic_load_explicit(&slot->concert_id, memory_order_relaxed) == concert_id)
-		rate = (double)atomic_load_explicit(&slot->milli_rate, memory_order_relaxed) / 1000.0;
-	if (rate <= 0) {
+		rate = atomic_load_explicit(&slot->milli_rate, memory_order_relaxed);
+	if (rate == 0) {
 		/* No measurement yet: every ACTIVE slot turns over once per active_ttl. */
-		rate = (double)e->opts.max_active * 1000.0 / (double)e->opts.active_ttl;
-		if (e->opts.admit_per_second && rate > e->opts.admit_per_second)
-			rate = e->opts.admit_per_second;
+		rate = (uint64_t)e->opts.max_active * 1000000 / (uint64_t)e->opts.active_ttl;
+		if (e->opts.admit_per_second && rate > (uint64_t)e->opts.admit_per_second * 1000)
+			rate = (uint64_t)e->opts.admit_per_second * 1000;
 	}
-	return rate;
+	return rate ? rate : 1;
 }
 
 static int sign_status(concert_engine *e, concert_queue_status *st)
@@ -84,8 +83,8 @@ static int status_from_entry(concert_engine *e, concert_queue_status **out,
 	memcpy(st->user_id, entry->user_id, sizeof(st->user_id));
 	if (entry->state == CONCERT_QUEUE_WAITING) {
 		st->position = entry->position;
-		double rate = engine_admission_rate(e, entry->concert_id, entry->admitted_total);
-		st->estimated_wait_seconds = (int64_t)ceil((double)entry->position / rate);
+		uint64_t rate = engine_admission_rate(e, entry->concert_id, entry->admitted_total);
+		st->estimated_wait_seconds = (int64_t)(((uint64_t)entry->position * 1000 + rate - 1) / rate);
 	}
 	int rc = sign_status(e, st);
 	if (rc < 0) {

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,8 @@ static void h_log(void *ctx, int level, const char *message)
 static char run_prefix[17];
 static _Atomic uint64_t unique_counter;
 
-static void make_run_prefix(void)
+static void init_run_prefix(void)
 {
-	if (run_prefix[0])
-		return;
 	uint64_t r = 0;
 	int fd = open("/dev/urandom", O_RDONLY);
 	if (fd < 0 || read(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
@@ -45,12 +44,26 @@ static void make_run_prefix(void)
 	snprintf(run_prefix, sizeof(run_prefix), "%016llx", (unsigned long long)r);
 }
 
+static void make_run_prefix(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, init_run_prefix);
+}
+
 const char *h_unique(char *buf, const char *tag)
 {
 	make_run_prefix();
 	uint64_t n = atomic_fetch_add(&unique_counter, 1) + 1;
 	snprintf(buf, H_NAME_SIZE, "t%.12s-%s%llu", run_prefix, tag, (unsigned long long)n);
 	return buf;
+}
+
+int64_t h_unique_id(void)
+{
+	make_run_prefix();
+	uint64_t base = strtoull(run_prefix, NULL, 16) & 0x3fffffffULL;
+	uint64_t n = atomic_fetch_add(&unique_counter, 1) + 1;
+	return (int64_t)((base << 24) + n);
 }
 
 /* "memory:TMP[?query]" -> "memory:<dir>[?query]"; anything else unchanged. */
@@ -65,8 +78,10 @@ static void substitute(harness *h, char *out, const char *uri)
 	if (!h->tmpdir[0]) {
 		snprintf(h->tmpdir, sizeof(h->tmpdir), "%s/concert-conf-XXXXXX",
 			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		if (!mkdtemp(h->tmpdir))
-			fail_msg("mkdtemp %s failed", h->tmpdir);
+		if (!mkdtemp(h->tmpdir)) {
+			print_error("mkdtemp %s failed\n", h->tmpdir);
+			h->tmpdir[0] = '\0';
+		}
 	}
 	snprintf(out, H_URI_MAX, "memory:%s%s", h->tmpdir, uri + n);
 	h->durable = 1;
@@ -78,43 +93,81 @@ static const char *env_or(const char *name, const char *fallback)
 	return v && *v ? v : fallback;
 }
 
-static void open_store(harness *h)
+/* Opens the store slot; on failure prints why and returns the code (setup
+ * must not fail_msg: cmocka would skip teardown and leak the harness). */
+static int open_store(harness *h)
 {
 	h->store = concert_registry_store(h->store_uri);
-	if (!h->store)
-		fail_msg("no store backend for '%s'", h->store_uri);
-	assert_int_equal(h->store->version, CONCERT_STORE_BACKEND_VERSION);
-	assert_ok(h->store->open(&h->store_ctx, h->store_uri, &h->env));
-	assert_ok(h->store->health(h->store_ctx));
+	if (!h->store) {
+		print_error("no store backend for '%s'\n", h->store_uri);
+		return CONCERT_EINVAL;
+	}
+	if (h->store->version != CONCERT_STORE_BACKEND_VERSION) {
+		print_error("store backend version %u\n", h->store->version);
+		return CONCERT_EVERSION;
+	}
+	int rc = h->store->open(&h->store_ctx, h->store_uri, &h->env);
+	if (rc == 0)
+		rc = h->store->health(h->store_ctx);
+	if (rc < 0)
+		print_error("store '%s': %s (%s)\n", h->store_uri, concert_error_name(rc),
+			    concert_error_last()->message);
+	return rc;
 }
 
-static void open_queue(harness *h)
+static int open_queue(harness *h)
 {
 	h->queue = concert_registry_queue(h->queue_uri);
-	if (!h->queue)
-		fail_msg("no queue backend for '%s'", h->queue_uri);
-	assert_int_equal(h->queue->version, CONCERT_QUEUE_BACKEND_VERSION);
-	assert_ok(h->queue->open(&h->queue_ctx, h->queue_uri, &h->env));
-	assert_ok(h->queue->health(h->queue_ctx));
+	if (!h->queue) {
+		print_error("no queue backend for '%s'\n", h->queue_uri);
+		return CONCERT_EINVAL;
+	}
+	if (h->queue->version != CONCERT_QUEUE_BACKEND_VERSION) {
+		print_error("queue backend version %u\n", h->queue->version);
+		return CONCERT_EVERSION;
+	}
+	int rc = h->queue->open(&h->queue_ctx, h->queue_uri, &h->env);
+	if (rc == 0)
+		rc = h->queue->health(h->queue_ctx);
+	if (rc < 0)
+		print_error("queue '%s': %s (%s)\n", h->queue_uri, concert_error_name(rc),
+			    concert_error_last()->message);
+	return rc;
 }
 
 static int setup(void **state, int with_store, int with_queue)
 {
 	harness *h = calloc(1, sizeof(*h));
-	assert_non_null(h);
+	if (!h)
+		return -1;
 	atomic_store(&h->clock, H_EPOCH);
 	h->env = (concert_backend_env){ CONCERT_BACKEND_ENV_VERSION, h_clock, (void *)&h->clock,
 		h_log, NULL, CONCERT_LOG_ERROR };
 	*state = h;
+	int rc = 0;
 	if (with_store) {
 		substitute(h, h->store_uri, env_or("CONCERT_TEST_STORE", "memory:"));
-		open_store(h);
+		rc = open_store(h);
 	}
-	if (with_queue) {
+	if (rc == 0 && with_queue) {
 		substitute(h, h->queue_uri, env_or("CONCERT_TEST_QUEUE", "memory:"));
-		open_queue(h);
+		rc = open_queue(h);
+	}
+	if (rc < 0) {
+		h_teardown(state);
+		return -1;
 	}
 	return 0;
+}
+
+void h_apply_filters(void)
+{
+	const char *only = getenv("CONCERT_TEST_FILTER");
+	const char *skip = getenv("CONCERT_TEST_SKIP");
+	if (only && *only)
+		cmocka_set_test_filter(only);
+	if (skip && *skip)
+		cmocka_set_skip_filter(skip);
 }
 
 int h_setup_store(void **state)
@@ -167,10 +220,10 @@ int h_reopen(harness *h)
 	if (h->store && h->store_ctx) {
 		h->store->close(h->store_ctx);
 		h->store_ctx = NULL;
-		open_store(h);
+		assert_ok(open_store(h));
 	}
 	if (h->queue)
-		open_queue(h);
+		assert_ok(open_queue(h));
 	return 1;
 }
 

@@ -40,9 +40,15 @@ typedef struct harness {
 	_Atomic int64_t clock;
 	char store_uri[H_URI_MAX];
 	char queue_uri[H_URI_MAX];
-	char tmpdir[H_URI_MAX];   /* "" when no temporary directory was made */
+	char tmpdir[256];         /* "" when no temporary directory was made */
 	int durable;              /* the store keeps its state across reopen */
 } harness;
+
+/*
+ * Applies CONCERT_TEST_FILTER / CONCERT_TEST_SKIP (cmocka name patterns,
+ * '*' and '?') from the environment; call first in main.
+ */
+void h_apply_filters(void);
 
 /* cmocka setup/teardown: *state becomes a harness with the slots opened. */
 int h_setup_store(void **state);
@@ -68,6 +74,12 @@ concert_time h_advance(harness *h, concert_time ms);
  */
 const char *h_unique(char *buf, const char *tag);
 #define H_NAME_SIZE (CONCERT_USER_ID_MAX + 1)
+
+/*
+ * A positive id no other run uses, for queue tests that need a concert id
+ * without a store (the queue backend does not check concerts). Thread-safe.
+ */
+int64_t h_unique_id(void);
 
 /* ---- fixtures ---------------------------------------------------------- */
 

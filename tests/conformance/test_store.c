@@ -159,8 +159,6 @@ static void test_schedules(void **state)
 	assert_null(list);
 
 	/* A concert without schedules lists none. */
-	h_venue empty;
-	h_make_venue(h, &empty, 0);
 	int64_t other = 0;
 	assert_ok(h->store->concert_add(h->store_ctx, &other, venue, now, now + H_DAY));
 	assert_ok(h->store->schedules_list(h->store_ctx, &list, other, now));
@@ -542,6 +540,55 @@ static void test_hold_expiry_exact(void **state)
 	h_check_audit(h);
 }
 
+/*
+ * Threads read the clock before they call the store, so a call may carry an
+ * older `now` than one the store has already served. Once a hold's seats
+ * went to another hold (because it had expired), a late call with a stale
+ * `now` must not revive it: invariant 1 holds for every interleaving.
+ */
+static void test_stale_now(void **state)
+{
+	harness *h = *state;
+	h_venue v;
+	char a[H_NAME_SIZE], b[H_NAME_SIZE];
+	h_unique(a, "user");
+	h_unique(b, "user");
+	h_make_venue(h, &v, 4);
+	assert_ok(h_charge(h, NULL, a, 1000000, NULL));
+	assert_ok(h_charge(h, NULL, b, 1000000, NULL));
+	int32_t seats[] = { 1, 2 };
+	concert_time t0 = h_now(h);
+	concert_hold *ha = NULL, *hb = NULL;
+	assert_ok(h_hold_ex(h, &ha, a, v.concert_id, v.schedule_id, seats, 2, t0 + 100, 10, 10));
+	/* b takes the seats once a's hold expired ... */
+	h_set_time(h, t0 + 150);
+	assert_ok(h_hold_ex(h, &hb, b, v.concert_id, v.schedule_id, seats, 1, t0 + 1000, 10, 10));
+	/* ... then calls for a's hold arrive stamped before its expiry: none may
+	 * revive it (all three outcomes are reported together). */
+	h_set_time(h, t0 + 90);
+	int extend_rc = h_extend(h, NULL, a, ha->id, 500, 1000, 5);
+	int release_rc = h_release(h, a, ha->id, seats, 1);
+	int pay_rc = h_pay(h, NULL, a, v.concert_id, ha->id, NULL);
+	if (extend_rc == 0 || release_rc == 0 || pay_rc == 0) {
+		concert_free(ha);
+		concert_free(hb);
+		fail_msg("hold whose seats were taken after it expired, called with an earlier now: "
+			 "extend %d (%s), release of a taken seat %d (%s), pay %d (%s); 0 revives it",
+			 extend_rc, concert_error_name(extend_rc), release_rc,
+			 concert_error_name(release_rc), pay_rc, concert_error_name(pay_rc));
+	}
+	h_set_time(h, t0 + 150);
+	assert_int_equal(h_balance(h, a), 1000000);
+	assert_int_equal(h_seat_state(h, v.schedule_id, 1), CONCERT_SEAT_HELD);
+	int32_t one[] = { 1 };
+	assert_rc(h_hold(h, NULL, a, &v, one, 1), CONCERT_ESEAT_UNAVAILABLE);
+	assert_ok(h_pay(h, NULL, b, v.concert_id, hb->id, NULL));
+	assert_int_equal(h_seat_state(h, v.schedule_id, 1), CONCERT_SEAT_RESERVED);
+	concert_free(ha);
+	concert_free(hb);
+	h_check_audit(h);
+}
+
 /* ---- hold_release --------------------------------------------------------- */
 
 static void test_release(void **state)
@@ -573,6 +620,22 @@ static void test_release(void **state)
 	assert_counts(h, v.schedule_id, 4, 2, 0);
 	/* Released seats are holdable by others at once. */
 	assert_ok(h_hold(h, NULL, other, &v, part, 1));
+	/* What is left is what a payment would take. */
+	assert_ok(h_charge(h, NULL, user, 1000000, NULL));
+	concert_hold *rest = NULL;
+	concert_payment *p = NULL;
+	int32_t five[] = { 5, 6 };
+	assert_ok(h_hold(h, &rest, user, &v, five, 2));
+	assert_ok(h_release(h, user, rest->id, five, 1));
+	assert_ok(h_pay(h, &p, user, v.concert_id, rest->id, NULL));
+	assert_int_equal(p->amount, h_price_of(6));
+	assert_int_equal(p->seat_count, 1);
+	assert_int_equal(p->seat_nos[0], 6);
+	assert_int_equal(h_balance(h, user), 1000000 - h_price_of(6));
+	assert_int_equal(h_seat_state(h, v.schedule_id, 5), CONCERT_SEAT_AVAILABLE);
+	assert_int_equal(h_seat_state(h, v.schedule_id, 6), CONCERT_SEAT_RESERVED);
+	concert_free(p);
+	concert_free(rest);
 
 	/* Releasing every remaining seat by number ends the hold. */
 	assert_ok(h_release(h, user, hold->id, left, 2));
@@ -585,7 +648,7 @@ static void test_release(void **state)
 	assert_ok(h_release(h, user, hold->id, NULL, 0));
 	assert_int_equal(h_hold_read(h, hold->id).state, CONCERT_HOLD_RELEASED);
 	assert_states(h, v.schedule_id, left, 2, CONCERT_SEAT_AVAILABLE);
-	assert_counts(h, v.schedule_id, 5, 1, 0);
+	assert_counts(h, v.schedule_id, 4, 1, 1);
 	concert_free(hold);
 	h_check_audit(h);
 }
@@ -637,7 +700,7 @@ static void test_extend(void **state)
 	h_unique(user, "user");
 	h_unique(other, "user");
 	h_make_venue(h, &v, 6);
-	const concert_time ttl = 300 * H_SECOND, life = 900 * H_SECOND;
+	const concert_time ttl = 300 * H_SECOND, life = 500 * H_SECOND;
 	concert_time t0 = h_now(h);
 	int32_t seats[] = { 1, 2 };
 	concert_hold *hold = NULL, *ext = NULL;
@@ -658,26 +721,33 @@ static void test_extend(void **state)
 	assert_rc(h_hold(h, NULL, other, &v, seats, 1), CONCERT_ESEAT_UNAVAILABLE);
 	assert_int_equal(h_hold_read(h, hold->id).expires_at, t0 + 400 * H_SECOND);
 
-	/* The lifetime cap bounds the new expiry. */
+	/* The lifetime cap bounds the new expiry: min(now + ttl, created + life). */
 	h_set_time(h, t0 + 380 * H_SECOND);
 	assert_ok(h_extend(h, &ext, user, hold->id, ttl, life, 2));
 	assert_int_equal(ext->expires_at, t0 + life);
 	assert_int_equal(ext->extensions, 2);
 	concert_free(ext);
 
-	/* Out of extensions. */
-	h_set_time(h, t0 + 500 * H_SECOND);
-	assert_rc(h_extend(h, NULL, user, hold->id, ttl, life, 2), CONCERT_ELIMIT);
-	concert_hold cur = h_hold_read(h, hold->id);
-	assert_int_equal(cur.expires_at, t0 + life);
-	assert_int_equal(cur.extensions, 2);
-	assert_int_equal(cur.state, CONCERT_HOLD_HELD);
-
 	/* Errors as release. */
+	h_set_time(h, t0 + 450 * H_SECOND);
 	assert_rc(h_extend(h, NULL, other, hold->id, ttl, life, 5), CONCERT_EFORBIDDEN);
 	assert_rc(h_extend(h, NULL, user, unknown_id(), ttl, life, 5), CONCERT_ENOTFOUND);
 	h_set_time(h, t0 + life);
 	assert_rc(h_extend(h, NULL, user, hold->id, ttl, life, 5), CONCERT_EEXPIRED);
+	concert_free(hold);
+
+	/* Out of extensions, with lifetime to spare. */
+	concert_time t2 = h_now(h);
+	assert_ok(h_hold_ex(h, &hold, user, v.concert_id, v.schedule_id, seats, 2, t2 + ttl, 10, 10));
+	h_set_time(h, t2 + 10 * H_SECOND);
+	assert_ok(h_extend(h, NULL, user, hold->id, ttl, H_HOUR, 1));
+	h_set_time(h, t2 + 20 * H_SECOND);
+	assert_rc(h_extend(h, NULL, user, hold->id, ttl, H_HOUR, 1), CONCERT_ELIMIT);
+	concert_hold cur = h_hold_read(h, hold->id);
+	assert_int_equal(cur.expires_at, t2 + 10 * H_SECOND + ttl);
+	assert_int_equal(cur.extensions, 1);
+	assert_int_equal(cur.state, CONCERT_HOLD_HELD);
+	assert_ok(h_release(h, user, hold->id, NULL, 0));
 	concert_free(hold);
 
 	/* The lifetime cap that gives no more time is a limit too. */
@@ -1095,8 +1165,6 @@ static void test_pay_idempotent(void **state)
 	assert_int_equal(h_balance(h, user), bal);
 	assert_int_equal(h_tx_count(h, user), txs);
 
-	concert_free(second);
-	assert_ok(h_hold(h, &second, user, &v, s2, 1));
 	assert_ok(h_pay(h, &again, user, v.concert_id, second->id, key2));
 	assert_true(again->payment_id != p->payment_id);
 	assert_true(again->reservation_id != p->reservation_id);
@@ -1251,8 +1319,14 @@ static void test_sweep(void **state)
 	h_unique(other, "user");
 	h_make_venue(h, &v, 6);
 	concert_time t0 = h_now(h);
-	int32_t s12[] = { 1, 2 }, s3[] = { 3 }, s4[] = { 4 };
-	concert_hold *short_hold = NULL, *long_hold = NULL, *released = NULL;
+	int32_t s12[] = { 1, 2 }, s3[] = { 3 }, s4[] = { 4 }, s5[] = { 5 };
+	concert_hold *short_hold = NULL, *long_hold = NULL, *released = NULL, *paid = NULL;
+	concert_payment *payment = NULL, *again = NULL;
+	char key[H_NAME_SIZE];
+	h_unique(key, "key");
+	assert_ok(h_charge(h, NULL, other, 1000000, NULL));
+	assert_ok(h_hold_ex(h, &paid, other, v.concert_id, v.schedule_id, s5, 1, t0 + 1000, 10, 10));
+	assert_ok(h_pay(h, &payment, other, v.concert_id, paid->id, key));
 	assert_ok(h_hold_ex(h, &short_hold, user, v.concert_id, v.schedule_id, s12, 2, t0 + 1000, 10, 10));
 	assert_ok(h_hold_ex(h, &long_hold, user, v.concert_id, v.schedule_id, s3, 1, t0 + 5000, 10, 10));
 	assert_ok(h_hold_ex(h, &released, user, v.concert_id, v.schedule_id, s4, 1, t0 + 5000, 10, 10));
@@ -1270,7 +1344,16 @@ static void test_sweep(void **state)
 	assert_true(swept >= 1);
 	assert_states(h, v.schedule_id, s12, 2, CONCERT_SEAT_AVAILABLE);
 	assert_states(h, v.schedule_id, s3, 1, CONCERT_SEAT_HELD);
-	assert_counts(h, v.schedule_id, 5, 1, 0);
+	assert_counts(h, v.schedule_id, 4, 1, 1);
+	/* Paid is not expired: the sweep keeps what the engine relies on to
+	 * answer an idempotent repeat (lib/core/payment.c reads the PAID hold),
+	 * and the seat stays reserved. */
+	assert_states(h, v.schedule_id, s5, 1, CONCERT_SEAT_RESERVED);
+	assert_ok(h_pay(h, &again, other, v.concert_id, paid->id, key));
+	assert_int_equal(again->payment_id, payment->payment_id);
+	assert_int_equal(again->reservation_id, payment->reservation_id);
+	concert_free(again);
+	assert_int_equal(h_hold_read(h, paid->id).state, CONCERT_HOLD_PAID);
 	/* A swept hold is gone or reads EXPIRED; it is never payable. */
 	concert_hold *gone = NULL;
 	concert_error_clear();
@@ -1292,6 +1375,67 @@ static void test_sweep(void **state)
 	concert_free(short_hold);
 	concert_free(long_hold);
 	concert_free(released);
+	concert_free(paid);
+	concert_free(payment);
+	h_check_audit(h);
+}
+
+/* ---- audit ------------------------------------------------------------------ */
+
+static concert_audit audit_now(harness *h)
+{
+	concert_audit *a = NULL;
+	assert_ok(h->store->audit(h->store_ctx, &a));
+	assert_non_null(a);
+	concert_audit copy = *a;
+	concert_free(a);
+	return copy;
+}
+
+/*
+ * The audit itself must count: an audit of zeros would pass every invariant.
+ * Deltas around a known scenario (the suite runs alone on its database).
+ */
+static void test_audit_totals(void **state)
+{
+	harness *h = *state;
+	h_venue v;
+	char a[H_NAME_SIZE], b[H_NAME_SIZE];
+	h_unique(a, "user");
+	h_unique(b, "user");
+	h_make_venue(h, &v, 6);
+	concert_audit before = audit_now(h);
+
+	int32_t s1[] = { 1, 2 }, s2[] = { 3 }, s3[] = { 4 };
+	concert_hold *h1 = NULL, *h2 = NULL, *h3 = NULL;
+	concert_payment *p2 = NULL;
+	assert_ok(h_charge(h, NULL, a, 500000, NULL));
+	assert_ok(h_charge(h, NULL, b, 300000, NULL));
+	assert_ok(h_charge(h, NULL, b, 7, NULL));
+	assert_ok(h_hold(h, &h1, a, &v, s1, 2));
+	assert_ok(h_pay(h, NULL, a, v.concert_id, h1->id, NULL));
+	assert_ok(h_hold(h, &h2, b, &v, s2, 1));
+	assert_ok(h_pay(h, &p2, b, v.concert_id, h2->id, NULL));
+	assert_ok(h_cancel(h, NULL, NULL, b, p2->reservation_id));
+	assert_ok(h_hold(h, &h3, b, &v, s3, 1));   /* held only: no money moves */
+	const int64_t paid = h_amount_of(s1, 2) + h_amount_of(s2, 1);
+	const int64_t refunded = h_amount_of(s2, 1);
+
+	concert_audit after = audit_now(h);
+	assert_int_equal(after.total_charges - before.total_charges, 800007);
+	assert_int_equal(after.total_payments - before.total_payments, paid);
+	assert_int_equal(after.total_refunds - before.total_refunds, refunded);
+	assert_int_equal(after.total_balance - before.total_balance, 800007 - paid + refunded);
+	assert_int_equal(after.wallets - before.wallets, 2);
+	assert_int_equal(after.reserved_seats - before.reserved_seats, 2);
+	assert_int_equal(after.reservations - before.reservations, 1);
+	assert_int_equal(after.wallet_mismatches, 0);
+	assert_int_equal(after.seat_mismatches, 0);
+	assert_int_equal(after.payment_mismatches, 0);
+	concert_free(h1);
+	concert_free(h2);
+	concert_free(h3);
+	concert_free(p2);
 	h_check_audit(h);
 }
 
@@ -1319,6 +1463,7 @@ static void test_reopen_keeps_everything(void **state)
 	assert_ok(h_hold(h, &h3, a, &v, s3, 2));
 	int32_t part[] = { 5 };
 	assert_ok(h_release(h, a, h3->id, part, 1));
+	h_advance(h, H_MINUTE);
 	assert_ok(h_extend(h, NULL, a, h3->id, H_HOLD_TTL, H_HOUR, 3));
 	int64_t bal_a = h_balance(h, a), bal_b = h_balance(h, b);
 	concert_schedule counts = h_schedule(h, v.schedule_id);
@@ -1371,10 +1516,88 @@ static void test_reopen_keeps_everything(void **state)
 	h_check_audit(h);
 }
 
+static void test_compact(void **state)
+{
+	harness *h = *state;
+	if (!h->store->compact) {
+		print_message("store backend '%s' has no compact\n", h->store->scheme);
+		return;
+	}
+	h_venue v;
+	char a[H_NAME_SIZE], key[H_NAME_SIZE], pay_key[H_NAME_SIZE];
+	h_unique(a, "user");
+	h_unique(key, "key");
+	h_unique(pay_key, "key");
+	h_make_venue(h, &v, 10);
+	int32_t s1[] = { 1, 2 }, s2[] = { 3 }, s3[] = { 4 };
+	concert_hold *h1 = NULL, *h2 = NULL, *h3 = NULL;
+	concert_payment *p1 = NULL, *p2 = NULL, *again = NULL;
+	assert_ok(h_charge(h, NULL, a, 900000, key));
+	assert_ok(h_hold(h, &h1, a, &v, s1, 2));
+	assert_ok(h_pay(h, &p1, a, v.concert_id, h1->id, pay_key));
+	assert_ok(h_hold(h, &h2, a, &v, s2, 1));
+	assert_ok(h_pay(h, &p2, a, v.concert_id, h2->id, NULL));
+	assert_ok(h_cancel(h, NULL, NULL, a, p2->reservation_id));
+	assert_ok(h_hold(h, &h3, a, &v, s3, 1));
+	int64_t bal = h_balance(h, a);
+	size_t txs = h_tx_count(h, a);
+
+	/* Compaction changes nothing visible, now and after a reopen, and the
+	 * idempotency keys it carried still answer. */
+	for (int round = 0; round < 2; round++) {
+		assert_ok(h->store->compact(h->store_ctx));
+		if (round)
+			assert_int_equal(h_reopen(h), h->durable);
+		assert_int_equal(h_check_wallet(h, a), bal);
+		assert_int_equal(h_tx_count(h, a), txs);
+		int64_t repeat = -1;
+		assert_ok(h_charge(h, &repeat, a, 900000, key));
+		assert_int_equal(repeat, 900000);
+		assert_ok(h_pay(h, &again, a, v.concert_id, h1->id, pay_key));
+		assert_int_equal(again->payment_id, p1->payment_id);
+		concert_free(again);
+		assert_states(h, v.schedule_id, s1, 2, CONCERT_SEAT_RESERVED);
+		assert_states(h, v.schedule_id, s2, 1, CONCERT_SEAT_AVAILABLE);
+		assert_states(h, v.schedule_id, s3, 1, CONCERT_SEAT_HELD);
+		assert_int_equal(h_hold_read(h, h3->id).state, CONCERT_HOLD_HELD);
+		concert_reservation *r = NULL;
+		assert_ok(h->store->reservation_get(h->store_ctx, &r, p2->reservation_id));
+		assert_int_equal(r->state, CONCERT_RESERVATION_CANCELLED);
+		concert_free(r);
+		assert_counts(h, v.schedule_id, 7, 1, 2);
+		h_check_audit(h);
+	}
+	/* Writes after compaction survive a reopen too, with fresh ids. */
+	concert_hold *h4 = NULL;
+	assert_ok(h_hold(h, &h4, a, &v, s2, 1));
+	assert_true(h4->id != h1->id && h4->id != h2->id && h4->id != h3->id);
+	assert_ok(h_pay(h, &again, a, v.concert_id, h3->id, NULL));
+	assert_true(again->reservation_id != p1->reservation_id &&
+		    again->reservation_id != p2->reservation_id);
+	int64_t reservation = again->reservation_id;
+	concert_free(again);
+	assert_int_equal(h_reopen(h), h->durable);
+	concert_reservation *r = NULL;
+	assert_ok(h->store->reservation_get(h->store_ctx, &r, reservation));
+	assert_int_equal(r->state, CONCERT_RESERVATION_CONFIRMED);
+	concert_free(r);
+	assert_int_equal(h_hold_read(h, h4->id).state, CONCERT_HOLD_HELD);
+	assert_counts(h, v.schedule_id, 6, 1, 3);
+	concert_free(h1);
+	concert_free(h2);
+	concert_free(h3);
+	concert_free(h4);
+	concert_free(p1);
+	concert_free(p2);
+	h_check_wallet(h, a);
+	h_check_audit(h);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, h_setup_store, h_teardown)
 
 int main(void)
 {
+	h_apply_filters();
 	const struct CMUnitTest tests[] = {
 		T(test_concerts),
 		T(test_schedules),
@@ -1387,6 +1610,7 @@ int main(void)
 		T(test_hold_window),
 		T(test_hold_limits),
 		T(test_hold_expiry_exact),
+		T(test_stale_now),
 		T(test_release),
 		T(test_release_errors),
 		T(test_extend),
@@ -1403,7 +1627,9 @@ int main(void)
 		T(test_cancel),
 		T(test_cancel_overflow),
 		T(test_sweep),
+		T(test_audit_totals),
 		T(test_reopen_keeps_everything),
+		T(test_compact),
 	};
 	return cmocka_run_group_tests_name("conformance.store", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
  * option handling, argument checks (bad input changes nothing), token
  * authorisation, idempotent repeats, statistics.
  */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -2,6 +2,7 @@
  * Unit tests for lib/codec/journal.c: framing, replay, torn tails,
  * corruption, compaction, locking and group commit.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -269,7 +270,7 @@ static void roundtrip(journal_fsync policy)
 	assert_int_equal(s2, s1 + 1);
 	assert_int_equal(journal_commit(j, s2), 0);
 	assert_int_equal(journal_commit(j, s1), 0);
-	assert_true(journal_size(j) > 300 * 12);
+	assert_true(journal_size(j) > 300u * 12);
 	journal_close(j);
 
 	struct stat sb;
@@ -591,8 +592,11 @@ static char *compacted_dir(void)
 	uint8_t buf[128];
 	assert_true(journal_append(j, buf, make_record(buf, 8)) > 0);
 	uint64_t seq = journal_append(j, buf, make_record(buf, 9));
+	uint64_t syncs = journal_test_sync_count(j);
 	assert_int_equal(journal_compact(j, emit_range, &st), 0);
+	/* Durable through the snapshot: no further fdatasync needed. */
 	assert_int_equal(journal_commit(j, seq), 0);
+	assert_int_equal(journal_test_sync_count(j), syncs);
 	assert_int_equal(journal_size(j), 0);
 	append_range(j, 10, 13);
 	journal_close(j);
@@ -651,6 +655,48 @@ static void test_compact_emit_failure_keeps_generation(void **state)
 	assert_int_equal(journal_open(&j, dir, NAME, JOURNAL_FSYNC_ALWAYS, collect, NULL, NULL), 0);
 	append_range(j, 0, 3);
 	assert_int_equal(journal_compact(j, emit_range, &st), CONCERT_ENOMEM);
+	assert_false(file_exists(dir, NAME ".1.snapshot.tmp"));
+	assert_false(file_exists(dir, NAME ".1.snapshot"));
+	append_range(j, 3, 5);
+	journal_close(j);
+
+	replay_log *log = log_new();
+	journal_report rep;
+	assert_int_equal(open_close(dir, JOURNAL_FSYNC_ALWAYS, log, &rep), 0);
+	assert_int_equal(rep.generation, 0);
+	assert_int_equal(rep.journal_records, 5);
+	log_free(log);
+	remove_dir(dir);
+}
+
+/*
+ * Ignores put's error, as a careless emitter would, and lifts the file size
+ * limit again so that only the failed put can tell.
+ */
+static int emit_big_ignoring_errors(void *ctx, journal_snapshot *snap)
+{
+	static uint8_t big[65536];
+	assert_int_equal(journal_snapshot_put(snap, big, sizeof(big)), CONCERT_EIO);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, ctx), 0);
+	return 0;
+}
+
+static void test_compact_write_failure_keeps_generation(void **state)
+{
+	(void)state;
+	char *dir = make_dir();
+	journal *j;
+	struct rlimit old, lim;
+	assert_int_equal(journal_open(&j, dir, NAME, JOURNAL_FSYNC_ALWAYS, collect, NULL, NULL), 0);
+	append_range(j, 0, 3);
+	void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 16384;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	int rc = journal_compact(j, emit_big_ignoring_errors, &old);
+	signal(SIGXFSZ, old_handler);
+	assert_int_equal(rc, CONCERT_EIO);
 	assert_false(file_exists(dir, NAME ".1.snapshot.tmp"));
 	assert_false(file_exists(dir, NAME ".1.snapshot"));
 	append_range(j, 3, 5);
@@ -728,6 +774,15 @@ static void test_snapshot_damage_is_corrupt(void **state)
 	write_all_file(dir, NAME ".1.snapshot", snap, size);
 	patch_file(dir, NAME ".1.snapshot", 20, 0x04);
 	assert_int_equal(open_close(dir, JOURNAL_FSYNC_ALWAYS, NULL, NULL), CONCERT_ECORRUPT);
+
+	/* Anything after the trailer, or a record missing before it. */
+	write_all_file(dir, NAME ".1.snapshot", snap, size);
+	append_file(dir, NAME ".1.snapshot", 0, 1);
+	assert_int_equal(open_close(dir, JOURNAL_FSYNC_ALWAYS, NULL, NULL), CONCERT_ECORRUPT);
+	long first = 12 + 1 + 5; /* record 0 is "rec-0" */
+	write_all_file(dir, NAME ".1.snapshot", snap + first, size - first);
+	assert_int_equal(open_close(dir, JOURNAL_FSYNC_ALWAYS, NULL, NULL), CONCERT_ECORRUPT);
+	assert_non_null(strstr(concert_error_last()->message, "trailer"));
 
 	/* A snapshot renamed to another generation does not pass either. */
 	write_all_file(dir, NAME ".1.snapshot", snap, size);
@@ -877,7 +932,7 @@ static void test_group_commit_threads(void **state)
 	uint64_t syncs = journal_test_sync_count(j);
 	print_message("group commit: %d records, %llu fdatasyncs\n", THREADS * PER_THREAD,
 		      (unsigned long long)syncs);
-	assert_true(syncs >= 1 && syncs <= THREADS * PER_THREAD);
+	assert_true(syncs >= 1 && syncs <= (uint64_t)THREADS * PER_THREAD);
 	journal_close(j);
 
 	replay_log *log = log_new();
@@ -894,6 +949,107 @@ static void test_group_commit_threads(void **state)
 	}
 	log_free(log);
 	remove_dir(dir);
+}
+
+/*
+ * Commits racing a compactor, the way the memory backend uses the journal:
+ * append and state change under the engine lock, commit outside it, and
+ * compaction with the engine lock held.
+ */
+typedef struct engine {
+	journal *j;
+	pthread_mutex_t lock;
+	uint8_t records[THREADS * PER_THREAD][5];
+	size_t count;
+	int compactions_left;
+	int failures;
+} engine;
+
+typedef struct engine_worker {
+	engine *e;
+	int id;
+} engine_worker;
+
+static int emit_engine(void *ctx, journal_snapshot *snap)
+{
+	engine *e = ctx;
+	for (size_t k = 0; k < e->count; k++)
+		if (journal_snapshot_put(snap, e->records[k], 5))
+			return CONCERT_EIO;
+	return 0;
+}
+
+static void *engine_work(void *arg)
+{
+	engine_worker *w = arg;
+	engine *e = w->e;
+	for (int i = 0; i < PER_THREAD; i++) {
+		pthread_mutex_lock(&e->lock);
+		uint8_t *rec = e->records[e->count++];
+		rec[0] = (uint8_t)w->id;
+		memcpy(rec + 1, &i, sizeof(i));
+		uint64_t seq = journal_append(e->j, rec, 5);
+		if (w->id == 0 && i % 40 == 39 && e->compactions_left-- > 0 &&
+		    journal_compact(e->j, emit_engine, e))
+			e->failures++;
+		pthread_mutex_unlock(&e->lock);
+		if (!seq || journal_commit(e->j, seq)) {
+			pthread_mutex_lock(&e->lock);
+			e->failures++;
+			pthread_mutex_unlock(&e->lock);
+		}
+	}
+	return NULL;
+}
+
+static void commits_racing_compaction(journal_fsync policy)
+{
+	char *dir = make_dir();
+	engine *e = calloc(1, sizeof(*e));
+	pthread_t threads[THREADS];
+	engine_worker workers[THREADS];
+	assert_non_null(e);
+	pthread_mutex_init(&e->lock, NULL);
+	e->compactions_left = 4;
+	assert_int_equal(journal_open(&e->j, dir, NAME, policy, collect, NULL, NULL), 0);
+	for (int t = 0; t < THREADS; t++) {
+		workers[t] = (engine_worker){ e, t };
+		assert_int_equal(pthread_create(&threads[t], NULL, engine_work, &workers[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_join(threads[t], NULL), 0);
+	assert_int_equal(e->failures, 0);
+	journal_close(e->j);
+
+	replay_log *log = log_new();
+	journal_report rep;
+	static uint8_t seen[THREADS][PER_THREAD];
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(open_close(dir, policy, log, &rep), 0);
+	assert_int_equal(rep.generation, 4);
+	assert_int_equal(rep.snapshot_records + rep.journal_records, THREADS * PER_THREAD);
+	for (size_t k = 0; k < log->count; k++) {
+		int i;
+		memcpy(&i, log->data[k] + 1, sizeof(i));
+		assert_true(log->data[k][0] < THREADS && i >= 0 && i < PER_THREAD);
+		assert_int_equal(seen[log->data[k][0]][i]++, 0);
+	}
+	log_free(log);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+	remove_dir(dir);
+}
+
+static void test_commits_racing_compaction_always(void **state)
+{
+	(void)state;
+	commits_racing_compaction(JOURNAL_FSYNC_ALWAYS);
+}
+
+static void test_commits_racing_compaction_batch(void **state)
+{
+	(void)state;
+	commits_racing_compaction(JOURNAL_FSYNC_BATCH);
 }
 
 int main(void)
@@ -919,6 +1075,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_last_header_with_garbage),
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_compact_emit_failure_keeps_generation),
+		cmocka_unit_test(test_compact_write_failure_keeps_generation),
 		cmocka_unit_test(test_compact_crash_leftovers),
 		cmocka_unit_test(test_compact_crash_before_new_journal),
 		cmocka_unit_test(test_snapshot_damage_is_corrupt),
@@ -927,6 +1084,8 @@ int main(void)
 		cmocka_unit_test(test_write_failure_fails_journal),
 		cmocka_unit_test(test_group_commit_one_sync_for_many),
 		cmocka_unit_test(test_group_commit_threads),
+		cmocka_unit_test(test_commits_racing_compaction_always),
+		cmocka_unit_test(test_commits_racing_compaction_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,8 +4,9 @@
  * snapshots).
  *
  * Each concert has its own mutex and its own indexes, so calls on different
- * concerts never contend; the concert table is sharded by id under rwlocks.
- * Lock order: shard locks, then concert locks (compaction takes them all).
+ * concerts never contend, and finding a concert takes no lock at all.
+ * Lock order: compact_lock, table_lock, then concert locks (compaction
+ * takes them all; other calls hold at most one of them at a time).
  */
 #ifndef CONCERT_MEMORY_QUEUE_H
 #define CONCERT_MEMORY_QUEUE_H
@@ -85,17 +86,24 @@ typedef struct memq_concert {
 	uint32_t bucket_rate;      /* 0: not started */
 } memq_concert;
 
-typedef struct memq_shard {
-	_Alignas(64) pthread_rwlock_t lock;
-	memq_concert **concerts;   /* open addressing by id; never shrinks */
+/*
+ * The concert table. Concerts are never removed before close, so lookups
+ * need no lock: entries are published with release stores, and a table
+ * replaced by a bigger one is kept (retired) until close, so a reader
+ * holding it still reads valid memory. A reader on a replaced table can only
+ * miss concerts created after it loaded the table pointer. Creation is rare
+ * and takes q->table_lock.
+ */
+typedef struct memq_table {
+	struct memq_table *retired;   /* the table this one replaced */
 	size_t mask;
 	size_t count;
-} memq_shard;
-
-#define MEMQ_SHARDS 64
+	_Atomic(memq_concert *) slots[];
+} memq_table;
 
 typedef struct memory_queue {
-	memq_shard shards[MEMQ_SHARDS];
+	_Atomic(memq_table *) concerts;
+	pthread_mutex_t table_lock;   /* creation; compaction holds it too */
 	_Atomic int64_t next_token_id;
 	concert_backend_env env;
 	journal *journal;          /* NULL: ephemeral */
@@ -169,22 +177,30 @@ static inline memq_token *memq_list_first(const memq_link *list)
 memq_concert *memq_concert_find(memory_queue *q, int64_t concert_id);
 int memq_concert_get(memory_queue *q, int64_t concert_id, memq_concert **out);
 
-/* A new WAITING token at the back of the queue (journaling not included). */
-int memq_token_add(memory_queue *q, memq_concert *c, memq_token **out, int64_t id, int64_t seq,
-	const char *user_id, size_t user_len, concert_time issued_at, concert_time deadline);
+/*
+ * A new WAITING token, with room reserved in every index so that
+ * memq_token_insert cannot fail (the caller journals in between).
+ * CONCERT_ENOMEM or CONCERT_ELIMIT.
+ */
+int memq_token_alloc(memq_concert *c, memq_token **out, int64_t id, int64_t seq,
+	const char *user_id, size_t user_len, uint64_t user_hash, concert_time issued_at,
+	concert_time deadline);
+/* Puts an allocated token at the back of the queue. */
+void memq_token_insert(memq_concert *c, memq_token *t);
+/* WAITING -> ACTIVE (admitted_total is the caller's). */
 void memq_token_activate(memq_concert *c, memq_token *t, concert_time active_until);
 /* Ends a live token: EXPIRED or DONE (journaling not included). */
 void memq_token_end(memq_concert *c, memq_token *t, int state, concert_time now);
 
-/* Calls fn on every concert, with its shard read-locked; stops at a non-zero return. */
+/* Calls fn on every concert (taking no lock); stops at a non-zero return. */
 int memq_each_concert(memory_queue *q, int (*fn)(void *arg, memq_concert *c), void *arg);
 
 /* queue_durable.c ------------------------------------------------------- */
 
 /* Opens the journal in `dir` and replays it into q. */
 int memq_durable_open(memory_queue *q, const char *dir, journal_fsync policy);
-/* Appends a record; returns its journal sequence number, 0 on ENOMEM (error set). */
-uint64_t memq_journal_append(memory_queue *q, const queue_record *record);
+/* Appends a record and sets *out_seq. CONCERT_ENOMEM, or CONCERT_EIO once the journal failed. */
+int memq_journal_append(memory_queue *q, const queue_record *record, uint64_t *out_seq);
 /* Commits `seq` (if any) after the caller released its locks; may compact. */
 int memq_journal_commit(memory_queue *q, uint64_t seq);
 
