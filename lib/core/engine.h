@@ -71,12 +71,14 @@ int check_grade(const char *grade);
 int check_seat_nos(const int32_t *seat_nos, size_t count, size_t max, int32_t *sorted);
 
 /*
- * Token checks. token_claims: genuine token (any kind, expired or not).
- * token_active: genuine and ACTIVE in the queue backend.
+ * Token checks at time `now` (read once per call). token_claims: genuine
+ * token (any kind, expired or not). token_active: genuine and ACTIVE in the
+ * queue backend.
  */
-int token_claims(concert_engine *e, concert_token_claims *claims, const char *token);
+int token_claims(concert_engine *e, concert_token_claims *claims, const char *token,
+	concert_time now);
 int token_active(concert_engine *e, concert_token_claims *claims, const char *token,
-	int64_t concert_id);
+	int64_t concert_id, concert_time now);
 
 /* Admissions per 1000 s measured for a concert (queue.c). */
 uint64_t engine_admission_rate(concert_engine *e, int64_t concert_id, uint64_t admitted_total);

@@ -18,10 +18,10 @@ const char *concert_hold_state_name(int state)
 /* A genuine token whose user owns the hold; the queue state does not matter,
  * so a user can still release after the token expired. */
 static int owner_claims(concert_engine *e, concert_token_claims *claims, const char *token,
-			int64_t hold_id)
+			int64_t hold_id, concert_time now)
 {
 	int rc = check_id(hold_id, "hold_id");
-	return rc < 0 ? rc : token_claims(e, claims, token);
+	return rc < 0 ? rc : token_claims(e, claims, token, now);
 }
 
 /*
@@ -83,14 +83,14 @@ int concert_hold_seats(concert_engine *e, concert_hold **out, const char *token,
 	int rc = check_id(schedule_id, "schedule_id");
 	if (rc == 0)
 		rc = check_seat_nos(seat_nos, count, CONCERT_HOLD_SEATS_MAX, sorted);
+	concert_time now = concert_engine_now(e);
 	if (rc == 0)
-		rc = token_active(e, &claims, token, 0);
+		rc = token_active(e, &claims, token, 0, now);
 	char lock_value[CONCERT_LOCK_VALUE_MAX + 1];
 	int locked = 0;
 	if (rc == 0)
 		rc = lock_seats(e, schedule_id, sorted, count, lock_value, &locked);
 	if (rc == 0) {
-		concert_time now = concert_engine_now(e);
 		concert_hold_request req = { claims.user_id, claims.concert_id, schedule_id, sorted,
 			count, now, now + e->opts.hold_ttl, e->opts.max_holds_per_user,
 			e->opts.max_seats_per_user };
@@ -114,15 +114,16 @@ int concert_hold_release(concert_engine *e, const char *token, int64_t hold_id,
 	int32_t sorted[CONCERT_HOLD_SEATS_MAX];
 	concert_token_claims claims;
 	concert_hold *hold = NULL;
-	int rc = owner_claims(e, &claims, token, hold_id);
+	concert_time now = concert_engine_now(e);
+	int rc = owner_claims(e, &claims, token, hold_id, now);
 	if (rc == 0 && count)
 		rc = check_seat_nos(seat_nos, count, CONCERT_HOLD_SEATS_MAX, sorted);
 	/* With a lock filter, the seats to unlock must be known before they go. */
 	if (rc == 0 && e->lock)
-		rc = e->store->hold_get(e->store_ctx, &hold, hold_id, concert_engine_now(e));
+		rc = e->store->hold_get(e->store_ctx, &hold, hold_id, now);
 	if (rc == 0) {
 		concert_hold_change req = { claims.user_id, hold_id, count ? sorted : NULL, count,
-			concert_engine_now(e), 0, 0, 0 };
+			now, 0, 0, 0 };
 		rc = e->store->hold_release(e->store_ctx, &req);
 	}
 	if (rc == 0 && hold)
@@ -141,9 +142,10 @@ int concert_hold_extend(concert_engine *e, concert_hold **out, const char *token
 		*out = NULL;
 	concert_token_claims claims;
 	concert_hold *hold = NULL;
-	int rc = owner_claims(e, &claims, token, hold_id);
+	concert_time now = concert_engine_now(e);
+	int rc = owner_claims(e, &claims, token, hold_id, now);
 	if (rc == 0) {
-		concert_hold_change req = { claims.user_id, hold_id, NULL, 0, concert_engine_now(e),
+		concert_hold_change req = { claims.user_id, hold_id, NULL, 0, now,
 			e->opts.hold_ttl, e->opts.hold_max_lifetime, e->opts.hold_max_extensions };
 		rc = e->store->hold_extend(e->store_ctx, &hold, &req);
 	}
@@ -160,9 +162,10 @@ int concert_hold_get(concert_engine *e, concert_hold **out, const char *token, i
 	*out = NULL;
 	concert_token_claims claims;
 	concert_hold *hold = NULL;
-	int rc = owner_claims(e, &claims, token, hold_id);
+	concert_time now = concert_engine_now(e);
+	int rc = owner_claims(e, &claims, token, hold_id, now);
 	if (rc == 0)
-		rc = e->store->hold_get(e->store_ctx, &hold, hold_id, concert_engine_now(e));
+		rc = e->store->hold_get(e->store_ctx, &hold, hold_id, now);
 	if (rc == 0 && strcmp(hold->user_id, claims.user_id) != 0)
 		rc = concert_sys_error(CONCERT_EFORBIDDEN, "hold belongs to another user");
 	if (rc == 0)

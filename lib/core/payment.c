@@ -40,10 +40,10 @@ int concert_pay(concert_engine *e, concert_payment **out, const char *token, int
 	int rc = check_id(hold_id, "hold_id");
 	if (rc == 0)
 		rc = check_idem_key(idem_key);
+	concert_time now = concert_engine_now(e);
 	if (rc == 0)
-		rc = token_active(e, &claims, token, 0);
-	concert_pay_request req = { claims.user_id, claims.concert_id, hold_id, idem_key,
-		concert_engine_now(e) };
+		rc = token_active(e, &claims, token, 0, now);
+	concert_pay_request req = { claims.user_id, claims.concert_id, hold_id, idem_key, now };
 	if (rc == 0) {
 		rc = e->store->pay(e->store_ctx, &payment, &req);
 		/* The hold is consumed whatever happens here; a token left ACTIVE by

@@ -133,7 +133,8 @@ static void token_cache_put(uint64_t serial, const char *token, size_t len,
 	c->claims = *claims;
 }
 
-int token_claims(concert_engine *e, concert_token_claims *claims, const char *token)
+int token_claims(concert_engine *e, concert_token_claims *claims, const char *token,
+		 concert_time now)
 {
 	if (!token || !*token)
 		return concert_sys_error(CONCERT_ETOKEN, "missing queue token");
@@ -145,8 +146,7 @@ int token_claims(concert_engine *e, concert_token_claims *claims, const char *to
 		*claims = *known;
 		return 0;
 	}
-	int rc = concert_token_verify(claims, token, len, e->secret, e->secret_len, 0,
-				      concert_engine_now(e));
+	int rc = concert_token_verify(claims, token, len, e->secret, e->secret_len, 0, now);
 	/* Expired and waiting tokens are still genuine; the backend decides. */
 	if (rc == CONCERT_EEXPIRED || rc == CONCERT_ENOT_ACTIVE)
 		rc = 0;
@@ -156,25 +156,25 @@ int token_claims(concert_engine *e, concert_token_claims *claims, const char *to
 }
 
 static int backend_state(concert_engine *e, concert_queue_entry *entry,
-			 const concert_token_claims *claims, int touch)
+			 const concert_token_claims *claims, int touch, concert_time now)
 {
 	int rc = e->queue->status(e->queue_ctx, entry, claims->concert_id, claims->token_id, touch,
-				  &e->queue_policy, concert_engine_now(e));
+				  &e->queue_policy, now);
 	if (rc == 0 && strcmp(entry->user_id, claims->user_id) != 0)
 		rc = concert_sys_error(CONCERT_ETOKEN, "token does not match its queue entry");
 	return rc;
 }
 
 int token_active(concert_engine *e, concert_token_claims *claims, const char *token,
-		 int64_t concert_id)
+		 int64_t concert_id, concert_time now)
 {
 	concert_queue_entry entry;
-	int rc = token_claims(e, claims, token);
+	int rc = token_claims(e, claims, token, now);
 	if (rc < 0)
 		return rc;
 	if (concert_id && claims->concert_id != concert_id)
 		return concert_sys_error(CONCERT_ETOKEN, "token is for another concert");
-	rc = backend_state(e, &entry, claims, 0);
+	rc = backend_state(e, &entry, claims, 0, now);
 	if (rc < 0)
 		return rc;
 	switch (entry.state) {
@@ -217,9 +217,10 @@ static int queue_status(concert_engine *e, concert_queue_status **out, const cha
 	*out = NULL;
 	concert_token_claims claims;
 	concert_queue_entry entry;
-	int rc = token_claims(e, &claims, token);
+	concert_time now = concert_engine_now(e);
+	int rc = token_claims(e, &claims, token, now);
 	if (rc == 0)
-		rc = backend_state(e, &entry, &claims, touch);
+		rc = backend_state(e, &entry, &claims, touch, now);
 	if (rc == 0 && entry.state == CONCERT_QUEUE_EXPIRED)
 		rc = concert_sys_error(CONCERT_EEXPIRED, "queue token expired");
 	if (rc == 0)
@@ -243,10 +244,10 @@ int concert_queue_leave(concert_engine *e, const char *token)
 	if (!e)
 		return concert_sys_error(CONCERT_EINVAL, "engine is NULL");
 	concert_token_claims claims;
-	int rc = token_claims(e, &claims, token);
+	concert_time now = concert_engine_now(e);
+	int rc = token_claims(e, &claims, token, now);
 	if (rc == 0)
-		rc = e->queue->leave(e->queue_ctx, claims.concert_id, claims.token_id,
-				     concert_engine_now(e));
+		rc = e->queue->leave(e->queue_ctx, claims.concert_id, claims.token_id, now);
 	return engine_finish(e, CONCERT_OP_QUEUE_LEAVE, rc);
 }
 
@@ -257,7 +258,7 @@ int concert_queue_validate(concert_engine *e, concert_token_claims *out, const c
 	if (!e)
 		return concert_sys_error(CONCERT_EINVAL, "engine is NULL");
 	concert_token_claims claims = { 0 };
-	int rc = token_active(e, &claims, token, concert_id);
+	int rc = token_active(e, &claims, token, concert_id, concert_engine_now(e));
 	if (out && rc != CONCERT_ETOKEN && rc != CONCERT_EUNAVAILABLE)
 		*out = claims;
 	return engine_finish(e, CONCERT_OP_TOKEN_VALIDATE, rc);

@@ -46,10 +46,17 @@ static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
 static pthread_key_t mac_key;
 static int mac_key_ready;
 static _Thread_local EVP_MAC_CTX *thread_mac;
+/* The key the thread's context was last keyed with: re-keying costs more
+ * than the MAC of a token, and a process almost always has one secret. */
+#define CACHED_KEY_MAX 64
+static _Thread_local unsigned char thread_key[CACHED_KEY_MAX];
+static _Thread_local size_t thread_key_len;
 
 static void mac_context_free(void *ctx)
 {
 	EVP_MAC_CTX_free(ctx);
+	OPENSSL_cleanse(thread_key, sizeof(thread_key));
+	thread_key_len = 0;
 }
 
 /* The key only exists so that a thread's context is freed when it exits. */
@@ -88,9 +95,17 @@ static int mac_compute(unsigned char mac[MAC_SIZE], const unsigned char *secret,
 {
 	EVP_MAC_CTX *ctx = mac_context();
 	size_t mac_len = 0;
+	int same_key = thread_key_len == secret_len && memcmp(thread_key, secret, secret_len) == 0;
 
-	return ctx && EVP_MAC_init(ctx, secret, secret_len, NULL)
-		&& EVP_MAC_update(ctx, (const unsigned char *)data, len)
+	if (!ctx || !EVP_MAC_init(ctx, same_key ? NULL : secret, same_key ? 0 : secret_len, NULL)) {
+		thread_key_len = 0;
+		return 0;
+	}
+	if (!same_key) {
+		thread_key_len = secret_len <= CACHED_KEY_MAX ? secret_len : 0;
+		memcpy(thread_key, secret, thread_key_len);
+	}
+	return EVP_MAC_update(ctx, (const unsigned char *)data, len)
 		&& EVP_MAC_final(ctx, mac, &mac_len, MAC_SIZE) && mac_len == MAC_SIZE;
 }
 

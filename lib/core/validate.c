@@ -62,6 +62,23 @@ static int compare_seat(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Hold lists are a handful of seats, where qsort's set-up costs more than an
+ * insertion sort; seat maps being created can be large. */
+static void sort_seats(int32_t *seats, size_t count)
+{
+	if (count > 16) {
+		qsort(seats, count, sizeof(*seats), compare_seat);
+		return;
+	}
+	for (size_t i = 1; i < count; i++) {
+		int32_t v = seats[i];
+		size_t j = i;
+		for (; j > 0 && seats[j - 1] > v; j--)
+			seats[j] = seats[j - 1];
+		seats[j] = v;
+	}
+}
+
 int check_seat_nos(const int32_t *seat_nos, size_t count, size_t max, int32_t *sorted)
 {
 	if (!seat_nos || count == 0)
@@ -74,7 +91,7 @@ int check_seat_nos(const int32_t *seat_nos, size_t count, size_t max, int32_t *s
 						  (int)seat_nos[i]);
 		sorted[i] = seat_nos[i];
 	}
-	qsort(sorted, count, sizeof(*sorted), compare_seat);
+	sort_seats(sorted, count);
 	for (size_t i = 1; i < count; i++)
 		if (sorted[i] == sorted[i - 1])
 			return concert_sys_errorf(CONCERT_EINVAL, "seat %d given twice", (int)sorted[i]);

@@ -376,7 +376,7 @@ static int enter_new(memory_queue *q, memq_concert *c, memq_token **out, const c
 		     uint64_t *commit)
 {
 	int64_t id = atomic_fetch_add_explicit(&q->next_token_id, 1, memory_order_relaxed);
-	memq_token *t;
+	memq_token *t = NULL;
 	int rc = memq_token_alloc(c, &t, id, c->last_seq + 1, user_id, len, hash, now,
 				  now + policy->wait_idle_ttl);
 	if (rc < 0)
