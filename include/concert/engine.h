@@ -153,7 +153,7 @@ CONCERT_EXTERN(uint64_t) concert_engine_stat(concert_engine *engine, int op, int
 typedef struct concert_audit {
 	int64_t total_balance;      /**< sum of all wallet balances */
 	int64_t total_charges;      /**< sum of CHARGE transactions */
-	int64_t total_payments;     /**< sum of PAYMENT transactions */
+	int64_t total_payments;     /**< amount paid by PAYMENT transactions (positive) */
 	int64_t total_refunds;      /**< sum of REFUND transactions */
 	int64_t wallets;            /**< number of wallets */
 	int64_t wallet_mismatches;  /**< wallets whose balance != sum of their transactions, or < 0 */

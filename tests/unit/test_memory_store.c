@@ -738,6 +738,21 @@ static void test_sweep(void **state)
 	assert_audit_clean(f);
 }
 
+/* A shard's ids must fill its buckets, not collide in a few of them. */
+static void test_id_hash_spread(void **state)
+{
+	(void)state;
+	enum { BUCKETS = 256 };
+	unsigned used[STORE_SHARDS][BUCKETS] = { { 0 } };
+	for (int64_t id = 1; id <= (int64_t)STORE_SHARDS * BUCKETS; id++) {
+		uint64_t h = store_hash_id(id);
+		used[h % STORE_SHARDS][(h / STORE_SHARDS) % BUCKETS]++;
+	}
+	for (size_t s = 0; s < STORE_SHARDS; s++)
+		for (size_t b = 0; b < BUCKETS; b++)
+			assert_true(used[s][b] <= 1);
+}
+
 /* ---- records --------------------------------------------------------------- */
 
 static void roundtrip(const store_record *in, store_record *out, store_record_reader *rd)
@@ -1064,6 +1079,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test(test_id_hash_spread),
 		cmocka_unit_test(test_records),
 		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_corrupt, setup, teardown),

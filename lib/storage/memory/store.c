@@ -18,7 +18,7 @@ _Static_assert(STORE_SHARDS == 1 << SHARD_SHIFT, "shard shift");
 
 /* ---- id tables --------------------------------------------------------- */
 
-void *id_table_get(id_table *t, int64_t id)
+static void *id_table_get(id_table *t, int64_t id)
 {
 	if (id <= 0 || id > ID_TABLE_MAX)
 		return NULL;
@@ -70,7 +70,8 @@ static size_t bucket_of(const chain_table *t, uint64_t hash)
 	return (size_t)(hash >> t->shift) & t->mask;
 }
 
-int chain_init(chain_table *t, size_t link, size_t hash_at, unsigned shift)
+/* Allocates the first buckets: 0 or CONCERT_ENOMEM. */
+static int chain_init(chain_table *t, size_t link, size_t hash_at, unsigned shift)
 {
 	*t = (chain_table){ calloc(CHAIN_MIN_BUCKETS, sizeof(void *)), CHAIN_MIN_BUCKETS - 1, 0,
 		link, hash_at, shift };
@@ -80,11 +81,6 @@ int chain_init(chain_table *t, size_t link, size_t hash_at, unsigned shift)
 void *chain_first(const chain_table *t, uint64_t hash)
 {
 	return t->buckets[bucket_of(t, hash)];
-}
-
-void *chain_next(const chain_table *t, const void *node)
-{
-	return *link_of(t, node);
 }
 
 static void chain_grow(chain_table *t)
@@ -151,12 +147,16 @@ void chain_free(chain_table *t)
 
 /* ---- hashing, ids, look-ups -------------------------------------------- */
 
-/* The low bits choose the shard: the id's block, so the ids one stripe
- * hands out in a row share a shard. Above them the id spreads the buckets. */
+/*
+ * The low bits choose the shard: the id's block, so the ids one stripe hands
+ * out in a row share a shard. Above them goes the id's rank among the ids of
+ * its shard, so a shard's ids fill its buckets densely.
+ */
 uint64_t store_hash_id(int64_t id)
 {
-	uint64_t u = (uint64_t)id;
-	return ((u / ID_BLOCK) & (STORE_SHARDS - 1)) | u << SHARD_SHIFT;
+	uint64_t u = (uint64_t)id, block = u / ID_BLOCK;
+	uint64_t rank = block / STORE_SHARDS * ID_BLOCK + u % ID_BLOCK;
+	return block % STORE_SHARDS | rank << SHARD_SHIFT;
 }
 
 /* FNV-1a, then a 64-bit finaliser so the low bits (the stripe) mix well. */
@@ -440,13 +440,15 @@ static int open_journal(memory_store *s, const char *dir, journal_fsync policy)
 	int rc = journal_open(&s->journal, dir, "store", policy, store_replay, s, &report);
 	if (rc < 0)
 		return rc;
-	store_logf(s, CONCERT_LOG_INFO, "memory store %s: generation %llu, %llu snapshot and %llu journal records replayed",
+	store_logf(s, CONCERT_LOG_INFO,
+		   "memory store %s: generation %llu, %llu snapshot and %llu journal records replayed",
 		   dir, (unsigned long long)report.generation,
 		   (unsigned long long)report.snapshot_records,
 		   (unsigned long long)report.journal_records);
 	if (report.truncated_bytes)
-		store_logf(s, CONCERT_LOG_WARN, "memory store %s: torn journal tail of %llu bytes truncated",
-			   dir, (unsigned long long)report.truncated_bytes);
+		store_logf(s, CONCERT_LOG_WARN,
+			   "memory store %s: torn journal tail of %llu bytes truncated", dir,
+			   (unsigned long long)report.truncated_bytes);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * Internal: the memory store's data, shared by lib/storage/memory/store*.c.
  *
- * Locks, always taken in this order (any prefix may be skipped):
+ * Locks, always taken in this order (any of them may be skipped):
  *   catalog rwlock -> user stripe -> schedule -> hold shard -> reservation shard
  * - catalog: adding concerts and schedules, and each concert's schedule
  *   list. Looking a concert or schedule up by id takes no lock: the id
@@ -11,16 +11,17 @@
  *   and the stripe's free holds. A hold is only changed or freed by a thread
  *   holding its owner's stripe, so holding it makes the hold safe to use.
  * - schedule: its seats (state, version, owner, hold expiry).
- * - hold shard (by id): the id -> hold table; a hold's owner may be read
- *   under it, to find which stripe to take.
- * - reservation shard (by id): the id -> reservation table and each
+ * - hold shard (by id block, see store_hash_id): the id -> hold table; a
+ *   hold's owner may be read under it, to find which stripe to take.
+ * - reservation shard (likewise): the id -> reservation table and each
  *   reservation's state. Reservations are never freed.
- * Every mutation runs under the catalog lock (catalog changes) or a user
- * stripe taken with stripe_enter(), and stripe_enter() waits while the
- * store is quiesced. So whole-store operations (compact, audit) quiesce
- * instead of taking every lock: they close the gate, take the catalog lock
- * for writing and each stripe once to drain the mutations under way, and
- * then read a state nothing changes (readers may still run beside them).
+ * Every mutation runs under the catalog lock (catalog changes; seats_add
+ * takes it for reading) or under a user stripe taken with stripe_enter(),
+ * which waits while the store is quiesced. So whole-store operations
+ * (compact, audit) quiesce instead of taking every lock: they close the
+ * gate, take the catalog lock for writing and each stripe once to drain the
+ * mutations under way, and then read a state nothing changes (readers may
+ * still run beside them).
  *
  * Every mutation validates, builds its redo record, appends it (durable
  * mode) and then applies that same record with the function replay uses,
@@ -225,7 +226,8 @@ struct memory_store {
 	bool gate_closed;           /* gate_lock */
 	id_table concerts;
 	id_table schedules;
-	_Alignas(STORE_CACHE_LINE) atomic_bool quiesced;   /* mirrors gate_closed; read on every mutation */
+	/* Mirrors gate_closed; read (only) by every mutation, so on its own line. */
+	_Alignas(STORE_CACHE_LINE) atomic_bool quiesced;
 	_Alignas(STORE_CACHE_LINE) _Atomic int64_t next_id[STORE_COUNTER_COUNT];
 	user_stripe stripes[STORE_STRIPES];
 	hold_shard holds[STORE_SHARDS];
@@ -234,15 +236,11 @@ struct memory_store {
 
 /* ---- store.c: tables, ids, journal ------------------------------------ */
 
-void *id_table_get(id_table *t, int64_t id);
 /* Publishes `obj` at `id` (caller serialises writers). ENOMEM, or ELIMIT past ID_TABLE_MAX. */
 int id_table_set(id_table *t, int64_t id, void *obj);
 
-/* Allocates the first buckets: 0 or CONCERT_ENOMEM. */
-int chain_init(chain_table *t, size_t link, size_t hash_at, unsigned shift);
-/* First node of the chain `hash` falls in; follow with chain_next. */
+/* First node of the chain `hash` falls in; follow the nodes' links. */
 void *chain_first(const chain_table *t, uint64_t hash);
-void *chain_next(const chain_table *t, const void *node);
 /* Never fails: when growing is impossible the chains just get longer. */
 void chain_insert(chain_table *t, void *node);
 void chain_remove(chain_table *t, void *node);
@@ -321,21 +319,11 @@ static inline bool hold_expired(const mem_hold *h, concert_time now)
 
 /* The hold `id` and its owner, read under the shard lock; NULL if none. */
 mem_hold *hold_lookup(memory_store *s, int64_t id, mem_user **owner);
-/* A hold object from the stripe (locked); NULL when out of memory. */
-mem_hold *hold_take(user_stripe *st, size_t seat_count);
-void hold_give_back(user_stripe *st, mem_hold *h);
-/* Redo of HOLD; the user's stripe, the schedule and `h` prepared. */
-void hold_apply_new(memory_store *s, mem_schedule *sch, mem_user *u, mem_hold *h,
-	const store_record *r);
-/* The owner's stripe `st` and the hold's schedule locked. */
-void hold_apply_release(memory_store *s, user_stripe *st, mem_hold *h, const store_record *r);
-void hold_apply_extend(mem_hold *h, const store_record *r);
-/* The hold's seats become RESERVED by `reservation_id`; the hold PAID. */
+/* The hold's seats become RESERVED by `reservation_id`; the hold PAID.
+ * The owner's stripe and the schedule locked (live and replay). */
 void hold_apply_paid(mem_hold *h, int64_t reservation_id);
 /* Can the hold still be released, extended or paid? EEXPIRED, ESTATE. Schedule locked. */
 int hold_usable(const mem_hold *h, concert_time now);
-/* Forgets a hold (sweep, replay of DROP): its seats are freed if still its. */
-void hold_apply_drop(memory_store *s, user_stripe *st, mem_hold *h);
 /* Snapshot state of one hold. */
 void hold_to_record(const mem_hold *h, store_record *r);
 int hold_replay(memory_store *s, const store_record *r);
@@ -344,8 +332,7 @@ void holds_free(memory_store *s);
 /* ---- store_wallet.c ---------------------------------------------------- */
 
 int wallet_replay(memory_store *s, const store_record *r);
-/* The reservation `id` or NULL; lookup takes its shard lock, find needs it held. */
-mem_reservation *reservation_lookup(memory_store *s, int64_t id);
+/* The reservation `id` or NULL; its shard locked (or the store quiesced). */
 mem_reservation *reservation_find(memory_store *s, int64_t id);
 void reservations_free(memory_store *s);
 

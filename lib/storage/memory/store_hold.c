@@ -15,7 +15,8 @@
 
 /* ---- hold objects and lists -------------------------------------------- */
 
-mem_hold *hold_take(user_stripe *st, size_t seat_count)
+/* A hold object from the stripe (locked); NULL when out of memory. */
+static mem_hold *hold_take(user_stripe *st, size_t seat_count)
 {
 	if (!st->free_holds) {
 		hold_slab *slab = malloc(sizeof(*slab));
@@ -49,7 +50,7 @@ static void hold_free_seats(mem_hold *h)
 	h->seat_nos = h->inline_seats;
 }
 
-void hold_give_back(user_stripe *st, mem_hold *h)
+static void hold_give_back(user_stripe *st, mem_hold *h)
 {
 	hold_free_seats(h);
 	h->shard_next = st->free_holds;
@@ -157,8 +158,9 @@ static void hold_fill(mem_hold *h, mem_schedule *sch, mem_user *u, const store_r
 	copy_seat_nos(h->seat_nos, r->seat_nos, r->seat_count);
 }
 
-void hold_apply_new(memory_store *s, mem_schedule *sch, mem_user *u, mem_hold *h,
-		    const store_record *r)
+/* Redo of HOLD; the user's stripe and the schedule locked, `h` taken. */
+static void hold_apply_new(memory_store *s, mem_schedule *sch, mem_user *u, mem_hold *h,
+			   const store_record *r)
 {
 	hold_fill(h, sch, u, r);
 	for (size_t i = 0; i < r->seat_count; i++)
@@ -179,8 +181,26 @@ static void hold_restore(memory_store *s, mem_schedule *sch, mem_user *u, mem_ho
 	shard_insert(s, h);
 }
 
-/* r->seat_nos: a subset of the hold's seats, ascending. */
-void hold_apply_release(memory_store *s, user_stripe *st, mem_hold *h, const store_record *r)
+/* Forgets a hold (sweep, RELEASED_KEEP, replay of DROP); its seats are
+ * freed if still its. */
+static void hold_apply_drop(memory_store *s, user_stripe *st, mem_hold *h)
+{
+	/* An expired hold's seats already read AVAILABLE: no version bump. */
+	if (h->state == CONCERT_HOLD_HELD)
+		for (size_t i = 0; i < h->seat_count; i++)
+			seat_free_of(schedule_seat(h->schedule, h->seat_nos[i]), h, false);
+	list_unlink(h);
+	hold_shard *sh = shard_of(s, h->id);
+	pthread_mutex_lock(&sh->lock);
+	chain_remove(&sh->holds, h);
+	pthread_mutex_unlock(&sh->lock);
+	hold_give_back(st, h);
+}
+
+/* r->seat_nos: a subset of the hold's seats, ascending. The owner's stripe
+ * `st` and the hold's schedule locked. */
+static void hold_apply_release(memory_store *s, user_stripe *st, mem_hold *h,
+			       const store_record *r)
 {
 	size_t kept = 0, j = 0;
 	for (size_t i = 0; i < h->seat_count; i++) {
@@ -218,7 +238,7 @@ void hold_apply_paid(mem_hold *h, int64_t reservation_id)
 	list_unlink(h);
 }
 
-void hold_apply_extend(mem_hold *h, const store_record *r)
+static void hold_apply_extend(mem_hold *h, const store_record *r)
 {
 	h->expires_at = r->expires_at;
 	h->extensions = r->extensions;
@@ -232,20 +252,6 @@ void hold_apply_extend(mem_hold *h, const store_record *r)
 		if (seat->state == CONCERT_SEAT_HELD && seat->owner == h->id)
 			seat->hold_expires_at = h->expires_at;
 	}
-}
-
-void hold_apply_drop(memory_store *s, user_stripe *st, mem_hold *h)
-{
-	/* An expired hold's seats already read AVAILABLE: no version bump. */
-	if (h->state == CONCERT_HOLD_HELD)
-		for (size_t i = 0; i < h->seat_count; i++)
-			seat_free_of(schedule_seat(h->schedule, h->seat_nos[i]), h, false);
-	list_unlink(h);
-	hold_shard *sh = shard_of(s, h->id);
-	pthread_mutex_lock(&sh->lock);
-	chain_remove(&sh->holds, h);
-	pthread_mutex_unlock(&sh->lock);
-	hold_give_back(st, h);
 }
 
 /* ---- results and checks -------------------------------------------------- */

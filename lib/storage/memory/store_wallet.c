@@ -87,7 +87,7 @@ mem_reservation *reservation_find(memory_store *s, int64_t id)
 	return res;
 }
 
-mem_reservation *reservation_lookup(memory_store *s, int64_t id)
+static mem_reservation *reservation_lookup(memory_store *s, int64_t id)
 {
 	reservation_shard *sh = res_shard(s, id);
 	pthread_mutex_lock(&sh->lock);
