@@ -191,7 +191,9 @@ concert_time concert_engine_now(concert_engine *e)
 int engine_finish(concert_engine *e, concert_op op, int rc)
 {
 	int index = (rc <= 0 && rc > -CONCERT_ERROR_COUNT) ? -rc : -CONCERT_EINTERNAL;
-	if (rc < 0 && concert_error_last()->code != rc)
+	if (rc == 0)
+		concert_error_clear();
+	else if (concert_error_last()->code != rc)
 		concert_sys_error(rc, NULL);
 	atomic_fetch_add_explicit(&e->stats[op][index], 1, memory_order_relaxed);
 	if (rc < 0 && e->opts.log_level >= CONCERT_LOG_DEBUG)

@@ -514,6 +514,67 @@ void h_check_audit(harness *h)
 	concert_free(a);
 }
 
+void h_map_read(harness *h, int64_t schedule_id, h_seat_map *m)
+{
+	concert_seat_list *list = NULL;
+	assert_ok(h->store->seats_list(h->store_ctx, &list, schedule_id, h_now(h)));
+	assert_true(list->count <= sizeof(m->items) / sizeof(m->items[0]));
+	m->count = list->count;
+	memcpy(m->items, list->items, list->count * sizeof(list->items[0]));
+	concert_free(list);
+}
+
+void h_map_unchanged(harness *h, int64_t schedule_id, const h_seat_map *before)
+{
+	h_seat_map after;
+	h_map_read(h, schedule_id, &after);
+	assert_int_equal(after.count, before->count);
+	for (size_t i = 0; i < after.count; i++) {
+		assert_int_equal(after.items[i].seat_no, before->items[i].seat_no);
+		if (after.items[i].state != before->items[i].state ||
+		    after.items[i].version != before->items[i].version)
+			fail_msg("seat %d changed: state %d -> %d, version %lld -> %lld",
+				 (int)after.items[i].seat_no, (int)before->items[i].state,
+				 (int)after.items[i].state, (long long)before->items[i].version,
+				 (long long)after.items[i].version);
+	}
+}
+
+void h_assert_states(harness *h, int64_t schedule_id, const int32_t *seats, size_t n,
+		     int32_t state)
+{
+	for (size_t i = 0; i < n; i++) {
+		int32_t got = h_seat_state(h, schedule_id, seats[i]);
+		if (got != state)
+			fail_msg("seat %d is %s, expected %s", (int)seats[i],
+				 concert_seat_state_name(got), concert_seat_state_name(state));
+	}
+}
+
+void h_assert_counts(harness *h, int64_t schedule_id, int64_t available, int64_t held,
+		     int64_t reserved)
+{
+	concert_schedule s = h_schedule(h, schedule_id);
+	if (s.available_seats != available || s.held_seats != held || s.reserved_seats != reserved)
+		fail_msg("schedule %lld counts available/held/reserved %lld/%lld/%lld, expected "
+			 "%lld/%lld/%lld", (long long)schedule_id, (long long)s.available_seats,
+			 (long long)s.held_seats, (long long)s.reserved_seats, (long long)available,
+			 (long long)held, (long long)reserved);
+	assert_int_equal(s.total_seats, available + held + reserved);
+}
+
+void h_assert_hold_seats(const concert_hold *hold, const int32_t *seats, size_t n)
+{
+	assert_int_equal(hold->seat_count, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(hold->seat_nos[i], seats[i]);
+}
+
+int64_t h_unknown_id(void)
+{
+	return INT64_MAX - 7;
+}
+
 void h_assert_conflicts(const int32_t *want, size_t count)
 {
 	const concert_error *e = concert_error_last();

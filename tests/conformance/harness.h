@@ -154,6 +154,26 @@ void h_check_audit(harness *h);
 
 /* ---- assertions ----------------------------------------------------------- */
 
+/* An id no backend has handed out (for ENOTFOUND checks). */
+int64_t h_unknown_id(void);
+
+/* States and versions of a whole schedule, to prove a failure changed nothing. */
+typedef struct h_seat_map {
+	size_t count;
+	concert_seat items[128];
+} h_seat_map;
+void h_map_read(harness *h, int64_t schedule_id, h_seat_map *m);
+void h_map_unchanged(harness *h, int64_t schedule_id, const h_seat_map *before);
+
+/* Each of the seats is in `state`. */
+void h_assert_states(harness *h, int64_t schedule_id, const int32_t *seats, size_t n,
+	int32_t state);
+/* The schedule's counts (and total == their sum). */
+void h_assert_counts(harness *h, int64_t schedule_id, int64_t available, int64_t held,
+	int64_t reserved);
+/* The hold lists exactly these seats. */
+void h_assert_hold_seats(const concert_hold *hold, const int32_t *seats, size_t n);
+
 /* Fails with the library's last error when `expr` does not return `code`. */
 #define assert_rc(expr, code)                                                         \
 	do {                                                                          \

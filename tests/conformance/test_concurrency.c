@@ -1,8 +1,11 @@
 /*
- * Concurrency conformance: many threads racing on one backend instance.
- * Threads only record what they saw (cmocka asserts are not thread-safe);
- * the main thread checks the records and the store's own state after join.
- * No sleeps: threads start together on a barrier and run flat out.
+ * Concurrency conformance of the store: many threads racing on one backend
+ * instance over holds, per-user limits, payments, cancellations, charges and
+ * idempotency keys. Threads only record what they saw; the main thread
+ * checks the records and the store's own state after join. No sleeps:
+ * threads start together on a barrier and run flat out.
+ * Expiry races are in test_concurrency_expiry.c, the queue's in
+ * test_concurrency_queue.c.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -11,82 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance/harness.h"
+#include "conformance/threads.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- failures seen by worker threads -------------------------------------- */
-
-static _Atomic int thread_failures;
-static pthread_mutex_t failure_lock = PTHREAD_MUTEX_INITIALIZER;
-static char first_failure[512];
-
-static void record_failure(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void record_failure(const char *fmt, ...)
-{
-	if (atomic_fetch_add(&thread_failures, 1) == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		pthread_mutex_lock(&failure_lock);
-		vsnprintf(first_failure, sizeof(first_failure), fmt, ap);
-		pthread_mutex_unlock(&failure_lock);
-		va_end(ap);
-	}
-}
-
-#define CHECK(cond, ...)                      \
-	do {                                  \
-		if (!(cond))                  \
-			record_failure(__VA_ARGS__); \
-	} while (0)
-
-static void reset_failures(void)
-{
-	atomic_store(&thread_failures, 0);
-	first_failure[0] = '\0';
-}
-
-static void assert_no_thread_failures(void)
-{
-	int n = atomic_load(&thread_failures);
-	if (n)
-		fail_msg("%d failures in worker threads; first: %s", n, first_failure);
-}
-
-typedef void *(*thread_fn)(void *);
-
-static void run_threads(size_t n, thread_fn fn, void *args, size_t arg_size)
-{
-	pthread_t *threads = calloc(n, sizeof(*threads));
-	assert_non_null(threads);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(pthread_create(&threads[i], NULL, fn, (char *)args + i * arg_size), 0);
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(pthread_join(threads[i], NULL), 0);
-	free(threads);
-}
-
-/* Random subset of 1..max seats of 1..seats, ascending. */
-static size_t random_seats(unsigned *seed, int32_t *out, size_t max, int32_t seats)
-{
-	size_t n = 1 + (size_t)rand_r(seed) % max, count = 0;
-	while (count < n) {
-		int32_t s = 1 + rand_r(seed) % seats;
-		size_t i = 0;
-		while (i < count && out[i] < s)
-			i++;
-		if (i < count && out[i] == s)
-			continue;
-		memmove(&out[i + 1], &out[i], (count - i) * sizeof(*out));
-		out[i] = s;
-		count++;
-	}
-	return count;
-}
-
-/* ---- 1. holds racing on overlapping seats ------------------------------------ */
+/* ---- holds racing on overlapping seats ------------------------------------ */
 
 enum { HOLD_THREADS = 32, HOLD_ATTEMPTS = 8, HOLD_SEATS = 48, HOLD_MAX_SET = 4, HOLD_ROUNDS = 10 };
 
@@ -231,6 +163,12 @@ static void test_hold_race(void **state)
 		/* More seats were asked for than exist, so some attempts lost. */
 		assert_true(wins >= 1);
 		assert_true(losses >= 1);
+		/* A durable store replays the interleaved journal to the same state. */
+		if (round == HOLD_ROUNDS - 1 && h_reopen(h)) {
+			size_t again_wins, again_losses;
+			check_hold_race(h, &v, w, HOLD_ATTEMPTS, &again_wins, &again_losses);
+			assert_int_equal(again_wins, wins);
+		}
 	}
 
 	/* One hot seat: exactly one winner, every loser told it is seat 1. */
@@ -256,7 +194,7 @@ static void test_hold_race(void **state)
 	h_check_audit(h);
 }
 
-/* ---- 1b. one user's threads racing against the per-user limits ---------------- */
+/* ---- one user's threads racing against the per-user limits ---------------- */
 
 enum { LIMIT_THREADS = 32 };
 
@@ -318,7 +256,7 @@ static void test_limit_race(void **state)
 	h_check_audit(h);
 }
 
-/* ---- 2. payments, cancellations and charges racing -------------------------- */
+/* ---- payments, cancellations and charges racing -------------------------- */
 
 enum { MONEY_THREADS = 32, MONEY_USERS = 16, MONEY_OPS = 200, MONEY_SEATS = 64,
        MONEY_RESERVATIONS = MONEY_THREADS * MONEY_OPS };
@@ -435,27 +373,10 @@ static void *money_worker_run(void *arg)
 	return NULL;
 }
 
-static void test_money_race(void **state)
+/* Checks the store against what the threads were told; returns the number
+ * of confirmed reservations. */
+static size_t verify_money(harness *h, money_shared *s)
 {
-	harness *h = *state;
-	reset_failures();
-	static money_shared shared;
-	money_shared *s = &shared;
-	memset(s, 0, sizeof(*s));
-	s->h = h;
-	h_make_venue(h, &s->v, MONEY_SEATS);
-	pthread_barrier_init(&s->start, NULL, MONEY_THREADS);
-	pthread_mutex_init(&s->lock, NULL);
-	for (int u = 0; u < MONEY_USERS; u++)
-		h_unique(s->users[u], "payer");
-	money_worker w[MONEY_THREADS];
-	for (size_t t = 0; t < MONEY_THREADS; t++) {
-		w[t].s = s;
-		w[t].seed = 7000 + (unsigned)t;
-	}
-	run_threads(MONEY_THREADS, money_worker_run, w, sizeof(w[0]));
-	assert_no_thread_failures();
-
 	/* Money: each wallet is exactly what was acknowledged, never negative. */
 	for (int u = 0; u < MONEY_USERS; u++) {
 		int64_t want = s->charged[u] - s->paid[u] + s->refunded[u];
@@ -493,6 +414,35 @@ static void test_money_race(void **state)
 	}
 	concert_free(list);
 	assert_true(s->reservation_count > 0);
+	h_check_audit(h);
+	return confirmed;
+}
+
+static void test_money_race(void **state)
+{
+	harness *h = *state;
+	reset_failures();
+	static money_shared shared;
+	money_shared *s = &shared;
+	memset(s, 0, sizeof(*s));
+	s->h = h;
+	h_make_venue(h, &s->v, MONEY_SEATS);
+	pthread_barrier_init(&s->start, NULL, MONEY_THREADS);
+	pthread_mutex_init(&s->lock, NULL);
+	for (int u = 0; u < MONEY_USERS; u++)
+		h_unique(s->users[u], "payer");
+	money_worker w[MONEY_THREADS];
+	for (size_t t = 0; t < MONEY_THREADS; t++) {
+		w[t].s = s;
+		w[t].seed = 7000 + (unsigned)t;
+	}
+	run_threads(MONEY_THREADS, money_worker_run, w, sizeof(w[0]));
+	assert_no_thread_failures();
+
+	size_t confirmed = verify_money(h, s);
+	/* A durable store replays the interleaved journal to the same state. */
+	if (h_reopen(h))
+		assert_int_equal(verify_money(h, s), confirmed);
 	print_message("money race: %zu reservations, %zu confirmed\n", s->reservation_count,
 		      confirmed);
 	pthread_barrier_destroy(&s->start);
@@ -500,7 +450,7 @@ static void test_money_race(void **state)
 	h_check_audit(h);
 }
 
-/* ---- 3. double spending: the same money, hold or reservation twice at once --- */
+/* ---- double spending: the same money, hold or reservation twice at once --- */
 
 enum { PAIRS = 16 };
 
@@ -608,7 +558,7 @@ static void test_double_spend(void **state)
 	h_check_audit(h);
 }
 
-/* ---- 4. Jepsen-style bank: idempotent charges and payments retried at once --- */
+/* ---- Jepsen-style bank: idempotent charges and payments retried at once --- */
 
 enum { BANK_USERS = 8, BANK_RETRIERS = 4, BANK_THREADS = BANK_USERS * BANK_RETRIERS,
        BANK_KEYS = 50 };
@@ -685,6 +635,7 @@ static void test_bank_idempotency(void **state)
 		w[t] = (bank_worker){ s, t % BANK_USERS, t / BANK_USERS };
 	run_threads(BANK_THREADS, bank_worker_run, w, sizeof(w[0]));
 
+	int64_t expected[BANK_USERS], first_after[BANK_USERS], first_amount[BANK_USERS];
 	for (int u = 0; u < BANK_USERS; u++) {
 		int64_t total = 0;
 		int64_t after[BANK_KEYS];
@@ -713,6 +664,10 @@ static void test_bank_idempotency(void **state)
 					assert_int_equal(s->rc[u][k][r], 0);
 			total += amount;
 			after[k] = balance;
+			if (k == 0) {
+				first_after[u] = balance;
+				first_amount[u] = amount;
+			}
 		}
 		/* The history has one CHARGE per key, with the balances reported. */
 		concert_wallet_tx_list *list = NULL;
@@ -739,442 +694,22 @@ static void test_bank_idempotency(void **state)
 			payment_id = s->payment_ids[u][r];
 		}
 		int32_t seat[] = { u + 1 };
-		assert_int_equal(h_check_wallet(h, s->users[u]), total - h_amount_of(seat, 1));
+		expected[u] = total - h_amount_of(seat, 1);
+		assert_int_equal(h_check_wallet(h, s->users[u]), expected[u]);
+	}
+	/* A durable store replays the interleaved journal to the same state,
+	 * idempotency keys included. */
+	if (h_reopen(h)) {
+		for (int u = 0; u < BANK_USERS; u++) {
+			assert_int_equal(h_check_wallet(h, s->users[u]), expected[u]);
+			int64_t repeat = -1;
+			assert_ok(h_charge(h, &repeat, s->users[u], first_amount[u], s->keys[u][0]));
+			assert_int_equal(repeat, first_after[u]);
+			assert_int_equal(h_balance(h, s->users[u]), expected[u]);
+		}
 	}
 	pthread_barrier_destroy(&s->round);
 	h_check_audit(h);
-}
-
-/* ---- 5. holds expiring while time moves, with a sweeper racing --------------- */
-
-enum { EXPIRY_OWNERS = 16, EXPIRY_OPS = 400, EXPIRY_SEATS = 24, EXPIRY_TTL = 20,
-       EXPIRY_MAX_HOLDS = EXPIRY_OWNERS * EXPIRY_OPS };
-
-typedef struct expiry_hold {
-	int64_t id;
-	int owner;
-	concert_time expires_at;     /* as last reported by hold/extend */
-	int paid, cancelled, released;
-	int64_t reservation_id;
-	size_t seat_count;
-	int32_t seats[2];
-} expiry_hold;
-
-typedef struct expiry_shared {
-	harness *h;
-	h_venue v;
-	pthread_barrier_t start;
-	char users[EXPIRY_OWNERS][H_NAME_SIZE];
-	_Atomic int owners_left;
-	_Atomic size_t hold_count;
-	expiry_hold holds[EXPIRY_MAX_HOLDS];
-	_Atomic uint64_t paid, expired_refusals, swept;
-} expiry_shared;
-
-typedef struct expiry_worker {
-	expiry_shared *s;
-	int index;                   /* -1 sweeper, else owner */
-	unsigned seed;
-} expiry_worker;
-
-/*
- * Pays the hold; a success must be before its expiry. With `stale`, the
- * clock is read first and the call made after time moved on, as an engine
- * thread preempted between reading its clock and calling the store would.
- */
-static void expiry_pay(expiry_shared *s, expiry_hold *eh, const char *user, int stale,
-		       unsigned *seed)
-{
-	harness *h = s->h;
-	concert_payment *p = NULL;
-	concert_pay_request pay = { user, s->v.concert_id, eh->id, NULL, h_now(h) };
-	if (stale) {
-		h_advance(h, rand_r(seed) % (2 * EXPIRY_TTL));
-		sched_yield();
-	}
-	int rc = h->store->pay(h->store_ctx, &p, &pay);
-	if (rc == 0) {
-		/* Invariant 2: an expired hold can never be paid. */
-		CHECK(pay.now < eh->expires_at, "hold %lld paid at %lld, expired at %lld",
-		      (long long)eh->id, (long long)pay.now, (long long)eh->expires_at);
-		eh->paid = 1;
-		eh->reservation_id = p->reservation_id;
-		atomic_fetch_add(&s->paid, 1);
-		concert_free(p);
-	} else {
-		/* A refusal only once the hold may have expired: the sweeper reads a
-		 * later clock than ours and may already have dropped it. */
-		CHECK(rc == CONCERT_EEXPIRED || rc == CONCERT_ENOTFOUND, "pay: %d %s", rc,
-		      concert_error_name(rc));
-		atomic_fetch_add(&s->expired_refusals, 1);
-	}
-}
-
-static void expiry_owner(expiry_worker *w)
-{
-	expiry_shared *s = w->s;
-	harness *h = s->h;
-	const char *user = s->users[w->index];
-	for (int i = 0; i < EXPIRY_OPS; i++) {
-		/* Time moves with the work: every owner pushes the shared clock. */
-		h_advance(h, rand_r(&w->seed) % 4);
-		int32_t seats[2];
-		size_t n = random_seats(&w->seed, seats, 2, EXPIRY_SEATS);
-		concert_time now = h_now(h);
-		concert_hold *hold = NULL;
-		int rc = h_hold_ex(h, &hold, user, s->v.concert_id, s->v.schedule_id, seats, n,
-				   now + EXPIRY_TTL, 1000, 1000);
-		if (rc == CONCERT_ESEAT_UNAVAILABLE)
-			continue;
-		CHECK(rc == 0, "hold: %d %s", rc, concert_error_name(rc));
-		if (rc)
-			continue;
-		size_t slot = atomic_fetch_add(&s->hold_count, 1);
-		expiry_hold *eh = &s->holds[slot];
-		eh->id = hold->id;
-		eh->owner = w->index;
-		eh->expires_at = hold->expires_at;
-		eh->seat_count = n;
-		memcpy(eh->seats, seats, n * sizeof(*seats));
-		concert_free(hold);
-
-		h_advance(h, rand_r(&w->seed) % 4);
-		switch (rand_r(&w->seed) % 4) {
-		case 0:
-			expiry_pay(s, eh, user, rand_r(&w->seed) % 2, &w->seed);
-			break;
-		case 1: {
-			concert_hold_change req = { user, eh->id, NULL, 0, h_now(h), EXPIRY_TTL,
-				3 * EXPIRY_TTL, 2 };
-			rc = h->store->hold_extend(h->store_ctx, &hold, &req);
-			if (rc == 0) {
-				CHECK(req.now < eh->expires_at, "extended an expired hold");
-				eh->expires_at = hold->expires_at;
-				concert_free(hold);
-			} else {
-				CHECK(rc == CONCERT_EEXPIRED || rc == CONCERT_ELIMIT ||
-				      rc == CONCERT_ENOTFOUND, "extend: %d %s", rc, concert_error_name(rc));
-			}
-			h_advance(h, rand_r(&w->seed) % 4);
-			expiry_pay(s, eh, user, 0, &w->seed);
-			break;
-		}
-		case 2:
-			/* Let it lapse: from now on it must not be payable. */
-			h_advance(h, EXPIRY_TTL);
-			expiry_pay(s, eh, user, 0, &w->seed);
-			break;
-		default: {
-			concert_hold_change req = { user, eh->id, NULL, 0, h_now(h), 0, 0, 0 };
-			rc = h->store->hold_release(h->store_ctx, &req);
-			CHECK(rc == 0 || rc == CONCERT_EEXPIRED || rc == CONCERT_ENOTFOUND,
-			      "release: %d %s", rc, concert_error_name(rc));
-			if (rc == 0)
-				eh->released = 1;
-			break;
-		}
-		}
-		/* Give reserved seats back, so seats keep cycling; keep the last few. */
-		if (eh->paid && i < EXPIRY_OPS - 4) {
-			rc = h_cancel(h, NULL, NULL, user, eh->reservation_id);
-			CHECK(rc == 0, "cancel: %d %s", rc, concert_error_name(rc));
-			if (rc == 0)
-				eh->cancelled = 1;
-		}
-	}
-}
-
-static void *expiry_run(void *arg)
-{
-	expiry_worker *w = arg;
-	expiry_shared *s = w->s;
-	pthread_barrier_wait(&s->start);
-	if (w->index < 0) {
-		while (atomic_load(&s->owners_left) > 0) {
-			uint64_t swept = 0;
-			int rc = s->h->store->sweep(s->h->store_ctx, h_now(s->h), &swept);
-			CHECK(rc == 0, "sweep: %d %s", rc, concert_error_name(rc));
-			atomic_fetch_add(&s->swept, swept);
-			sched_yield();
-		}
-	} else {
-		expiry_owner(w);
-		atomic_fetch_sub(&s->owners_left, 1);
-	}
-	return NULL;
-}
-
-static void test_expiry_race(void **state)
-{
-	harness *h = *state;
-	reset_failures();
-	static expiry_shared shared;
-	expiry_shared *s = &shared;
-	memset(s, 0, sizeof(*s));
-	s->h = h;
-	h_make_venue(h, &s->v, EXPIRY_SEATS);
-	int with_sweeper = h->store->sweep != NULL;
-	size_t threads = EXPIRY_OWNERS + (size_t)with_sweeper;
-	pthread_barrier_init(&s->start, NULL, (unsigned)threads);
-	atomic_store(&s->owners_left, EXPIRY_OWNERS);
-	expiry_worker w[EXPIRY_OWNERS + 1];
-	for (int i = 0; i < EXPIRY_OWNERS; i++) {
-		h_unique(s->users[i], "expiry");
-		assert_ok(h_charge(h, NULL, s->users[i], 1000000000, NULL));
-		w[i] = (expiry_worker){ s, i, 500 + (unsigned)i };
-	}
-	w[EXPIRY_OWNERS] = (expiry_worker){ s, -1, 0 };
-	run_threads(threads, expiry_run, w, sizeof(w[0]));
-	assert_no_thread_failures();
-	assert_true(atomic_load(&s->paid) > 0);
-
-	/* Every seat: RESERVED by exactly the one paid hold that has it, HELD
-	 * only under a hold still live now, else AVAILABLE. */
-	concert_time now = h_now(h);
-	int reserved_by[EXPIRY_SEATS + 1] = { 0 }, live_on[EXPIRY_SEATS + 1] = { 0 };
-	size_t count = atomic_load(&s->hold_count);
-	for (size_t i = 0; i < count; i++) {
-		const expiry_hold *eh = &s->holds[i];
-		for (size_t k = 0; k < eh->seat_count; k++) {
-			if (eh->paid && !eh->cancelled)
-				reserved_by[eh->seats[k]]++;
-			else if (!eh->paid && !eh->released && eh->expires_at > now)
-				live_on[eh->seats[k]]++;
-		}
-		if (eh->paid) {
-			concert_reservation *r = NULL;
-			assert_ok(h->store->reservation_get(h->store_ctx, &r, eh->reservation_id));
-			assert_int_equal(r->state, eh->cancelled ? CONCERT_RESERVATION_CANCELLED
-							      : CONCERT_RESERVATION_CONFIRMED);
-			assert_int_equal(r->seat_count, eh->seat_count);
-			concert_free(r);
-		}
-	}
-	for (int32_t seat = 1; seat <= EXPIRY_SEATS; seat++) {
-		if (reserved_by[seat] > 1)
-			fail_msg("seat %d is in %d confirmed reservations (invariant 1)", (int)seat,
-				 reserved_by[seat]);
-		int32_t got = h_seat_state(h, s->v.schedule_id, seat);
-		int32_t want = reserved_by[seat] ? CONCERT_SEAT_RESERVED
-				: live_on[seat] ? CONCERT_SEAT_HELD : CONCERT_SEAT_AVAILABLE;
-		if (got != want)
-			fail_msg("seat %d is %s, expected %s (reserved by %d, live holds %d)", (int)seat,
-				 concert_seat_state_name(got), concert_seat_state_name(want),
-				 reserved_by[seat], live_on[seat]);
-		assert_true(live_on[seat] <= 1 && !(live_on[seat] && reserved_by[seat]));
-	}
-	for (int i = 0; i < EXPIRY_OWNERS; i++)
-		h_check_wallet(h, s->users[i]);
-	print_message("expiry race: %zu holds, %llu paid, %llu refused as expired, %llu swept\n",
-		      count, (unsigned long long)atomic_load(&s->paid),
-		      (unsigned long long)atomic_load(&s->expired_refusals),
-		      (unsigned long long)atomic_load(&s->swept));
-	pthread_barrier_destroy(&s->start);
-	h_check_audit(h);
-}
-
-/* ---- 6. the queue under concurrent entry and completion ---------------------- */
-
-enum { Q_THREADS = 8, Q_PER_THREAD = 150, Q_USERS = Q_THREADS * Q_PER_THREAD, Q_MAX = 10,
-       Q_COMPLETERS = 4 };
-
-typedef struct queue_shared {
-	harness *h;
-	concert_queue_policy policy;
-	int64_t concert;
-	pthread_barrier_t start;
-	char users[Q_USERS][H_NAME_SIZE];
-	_Atomic int64_t tokens[Q_USERS];   /* 0 until entered */
-	int64_t second_tokens[Q_USERS];
-	int created[Q_USERS][2];
-	_Atomic int entering;              /* threads still entering */
-	_Atomic int max_seen_active;
-	int64_t by_rank[Q_USERS + 1];      /* token of admission rank r (1-based) */
-	_Atomic int64_t completions_started;
-} queue_shared;
-
-typedef struct queue_worker {
-	queue_shared *s;
-	int index;
-} queue_worker;
-
-static int q_status_of(queue_shared *s, concert_queue_entry *e, int64_t token)
-{
-	return s->h->queue->status(s->h->queue_ctx, e, s->concert, token, 0, &s->policy,
-				   h_now(s->h));
-}
-
-static void *queue_enter_run(void *arg)
-{
-	queue_worker *w = arg;
-	queue_shared *s = w->s;
-	pthread_barrier_wait(&s->start);
-	/* Own block first, then the next thread's block again: every user is
-	 * entered by two threads, often at the same moment. */
-	for (int pass = 0; pass < 2; pass++) {
-		int block = (w->index + pass) % Q_THREADS;
-		for (int i = 0; i < Q_PER_THREAD; i++) {
-			int u = block * Q_PER_THREAD + i;
-			concert_queue_entry e;
-			int rc = s->h->queue->enter(s->h->queue_ctx, &e, s->users[u], s->concert,
-						    &s->policy, h_now(s->h));
-			CHECK(rc == 0, "enter: %d %s", rc, concert_error_name(rc));
-			if (rc)
-				continue;
-			s->created[u][pass] = e.created;
-			if (pass == 0)
-				atomic_store(&s->tokens[u], e.token_id);
-			else
-				s->second_tokens[u] = e.token_id;
-		}
-	}
-	atomic_fetch_sub(&s->entering, 1);
-	return NULL;
-}
-
-/* While users enter, nothing completes or expires: the ACTIVE set only
- * grows, so any count of it is a lower bound and must stay <= max_active. */
-static void *queue_sampler_run(void *arg)
-{
-	queue_shared *s = arg;
-	pthread_barrier_wait(&s->start);
-	do {
-		int active = 0;
-		for (int u = 0; u < Q_USERS; u++) {
-			int64_t token = atomic_load(&s->tokens[u]);
-			concert_queue_entry e;
-			if (!token)
-				continue;
-			int rc = q_status_of(s, &e, token);
-			CHECK(rc == 0, "status: %d %s", rc, concert_error_name(rc));
-			active += rc == 0 && e.state == CONCERT_QUEUE_ACTIVE;
-		}
-		CHECK(active <= Q_MAX, "%d tokens ACTIVE with max_active %d", active, Q_MAX);
-		if (active > atomic_load(&s->max_seen_active))
-			atomic_store(&s->max_seen_active, active);
-	} while (atomic_load(&s->entering) > 0);
-	return NULL;
-}
-
-/*
- * Completer c handles ranks c+1, c+1+Q_COMPLETERS, ... in order: it polls
- * the token until ACTIVE, checks FIFO and max_active against what has been
- * completed, then completes it.
- */
-static void *queue_complete_run(void *arg)
-{
-	queue_worker *w = arg;
-	queue_shared *s = w->s;
-	for (int r = w->index + 1; r <= Q_USERS; r += Q_COMPLETERS) {
-		int64_t token = s->by_rank[r];
-		concert_queue_entry e;
-		for (long polls = 0;; polls++) {
-			CHECK(polls < 10000000, "rank %d never admitted", r);
-			if (polls >= 10000000)
-				return NULL;
-			int rc = q_status_of(s, &e, token);
-			CHECK(rc == 0, "status: %d %s", rc, concert_error_name(rc));
-			if (rc)
-				return NULL;
-			if (e.state == CONCERT_QUEUE_ACTIVE)
-				break;
-			CHECK(e.state == CONCERT_QUEUE_WAITING, "rank %d is %s", r,
-			      concert_queue_state_name(e.state));
-			if (e.state != CONCERT_QUEUE_WAITING)
-				return NULL;
-			CHECK(e.position >= 1 && e.position <= r - Q_MAX,
-			      "rank %d waits at position %lld", r, (long long)e.position);
-			sched_yield();
-		}
-		/* Admitted: at least r - max_active tokens ahead of it were done
-		 * (started only overestimates the completions). */
-		int64_t started = atomic_load(&s->completions_started);
-		CHECK(started >= r - Q_MAX, "rank %d ACTIVE after only %lld completions", r,
-		      (long long)started);
-		/* FIFO: whoever is ahead has been admitted too. */
-		if (r > 1) {
-			concert_queue_entry ahead;
-			int rc = q_status_of(s, &ahead, s->by_rank[r - 1]);
-			CHECK(rc == 0 && ahead.state != CONCERT_QUEUE_WAITING,
-			      "rank %d ACTIVE while rank %d waits", r, r - 1);
-		}
-		atomic_fetch_add(&s->completions_started, 1);
-		int rc = s->h->queue->complete(s->h->queue_ctx, s->concert, token, h_now(s->h));
-		CHECK(rc == 0, "complete rank %d: %d %s", r, rc, concert_error_name(rc));
-	}
-	return NULL;
-}
-
-static void *queue_thread_run(void *arg)
-{
-	queue_worker *w = arg;
-	if (w->index < 0)
-		return queue_sampler_run(w->s);
-	return queue_enter_run(w);
-}
-
-static void test_queue_race(void **state)
-{
-	harness *h = *state;
-	reset_failures();
-	static queue_shared shared;
-	queue_shared *s = &shared;
-	memset(s, 0, sizeof(*s));
-	s->h = h;
-	s->policy = (concert_queue_policy){ Q_MAX, 0, H_HOUR, H_HOUR };
-	s->concert = h_unique_id();
-	pthread_barrier_init(&s->start, NULL, Q_THREADS + 1);
-	atomic_store(&s->entering, Q_THREADS);
-	for (int u = 0; u < Q_USERS; u++)
-		h_unique(s->users[u], "fan");
-
-	queue_worker w[Q_THREADS + 1];
-	for (int t = 0; t < Q_THREADS; t++)
-		w[t] = (queue_worker){ s, t };
-	w[Q_THREADS] = (queue_worker){ s, -1 };
-	run_threads(Q_THREADS + 1, queue_thread_run, w, sizeof(w[0]));
-	assert_no_thread_failures();
-
-	/* One live token per user, created exactly once. */
-	for (int u = 0; u < Q_USERS; u++) {
-		assert_int_equal(s->second_tokens[u], atomic_load(&s->tokens[u]));
-		assert_int_equal(s->created[u][0] + s->created[u][1], 1);
-	}
-	/* Exactly max_active ACTIVE; the others hold positions 1..N-max once each. */
-	static char seen[Q_USERS + 1];
-	memset(seen, 0, sizeof(seen));
-	int active = 0;
-	for (int u = 0; u < Q_USERS; u++) {
-		concert_queue_entry e;
-		assert_ok(q_status_of(s, &e, atomic_load(&s->tokens[u])));
-		if (e.state == CONCERT_QUEUE_ACTIVE) {
-			active++;
-			assert_true(active <= Q_MAX);
-			s->by_rank[active] = e.token_id;
-			continue;
-		}
-		assert_int_equal(e.state, CONCERT_QUEUE_WAITING);
-		assert_true(e.position >= 1 && e.position <= Q_USERS - Q_MAX);
-		assert_false(seen[e.position]);
-		seen[e.position] = 1;
-		s->by_rank[Q_MAX + e.position] = e.token_id;
-	}
-	assert_int_equal(active, Q_MAX);
-	assert_true(atomic_load(&s->max_seen_active) <= Q_MAX);
-
-	/* Drain: completions free slots; admission must follow the ranks. */
-	queue_worker c[Q_COMPLETERS];
-	for (int t = 0; t < Q_COMPLETERS; t++)
-		c[t] = (queue_worker){ s, t };
-	run_threads(Q_COMPLETERS, queue_complete_run, c, sizeof(c[0]));
-	assert_no_thread_failures();
-	assert_int_equal(atomic_load(&s->completions_started), Q_USERS);
-	for (int r = 1; r <= Q_USERS; r += 37) {
-		concert_queue_entry e;
-		assert_ok(q_status_of(s, &e, s->by_rank[r]));
-		assert_int_equal(e.state, CONCERT_QUEUE_DONE);
-	}
-	pthread_barrier_destroy(&s->start);
 }
 
 int main(void)
@@ -1186,8 +721,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_money_race, h_setup_store, h_teardown),
 		cmocka_unit_test_setup_teardown(test_double_spend, h_setup_store, h_teardown),
 		cmocka_unit_test_setup_teardown(test_bank_idempotency, h_setup_store, h_teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_race, h_setup_store, h_teardown),
-		cmocka_unit_test_setup_teardown(test_queue_race, h_setup_queue, h_teardown),
 	};
 	return cmocka_run_group_tests_name("conformance.concurrency", tests, NULL, NULL);
 }

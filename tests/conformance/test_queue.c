@@ -138,6 +138,20 @@ static void test_enter_idempotent(void **state)
 	assert_int_equal(again.position, 1);
 	assert_int_equal(again.admitted_total, 2);
 	assert_state(h, concert, a.token_id, &p, CONCERT_QUEUE_DONE, 0);
+
+	/* The one-live-token-per-user index and the counters survive a reopen. */
+	int64_t waiting = again.token_id;
+	assert_int_equal(h_reopen(h), h->durable);
+	assert_ok(q_enter(h, &again, u1, concert, &p));
+	assert_int_equal(again.token_id, waiting);
+	assert_int_equal(again.created, 0);
+	assert_int_equal(again.position, 1);
+	assert_int_equal(again.admitted_total, 2);
+	assert_ok(q_enter(h, &again, u2, concert, &p));
+	assert_int_equal(again.token_id, b.token_id);
+	assert_int_equal(again.created, 0);
+	assert_int_equal(again.state, CONCERT_QUEUE_ACTIVE);
+	assert_state(h, concert, a.token_id, &p, CONCERT_QUEUE_DONE, 0);
 }
 
 static void test_fifo_admission(void **state)
@@ -335,6 +349,16 @@ static void test_idle_expiry(void **state)
 	assert_int_equal(e.created, 1);
 	assert_true(e.token_id != tok[1]);
 	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
+
+	/* A reopen may grant waiting tokens a fresh idle TTL (memory does, as
+	 * nobody could heartbeat while it was down), but never revives a token
+	 * already reported EXPIRED. */
+	assert_int_equal(h_reopen(h), h->durable);
+	assert_state(h, concert, tok[2], &p, CONCERT_QUEUE_EXPIRED, 0);
+	assert_state(h, concert, late, &p, CONCERT_QUEUE_EXPIRED, 0);
+	assert_state(h, concert, tok[1], &p, CONCERT_QUEUE_EXPIRED, 0);
+	assert_state(h, concert, tok[0], &p, CONCERT_QUEUE_DONE, 0);
+	assert_state(h, concert, e.token_id, &p, CONCERT_QUEUE_ACTIVE, 0);
 }
 
 static void test_active_expiry(void **state)

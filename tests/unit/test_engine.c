@@ -284,6 +284,8 @@ static void test_pay_flow_and_repeat(void **state)
 	/* The token is used up, yet the repeat answers with the same payment. */
 	assert_int_equal(concert_queue_validate(f->engine, NULL, token, f->concert_id), CONCERT_EEXPIRED);
 	assert_int_equal(concert_pay(f->engine, &p2, token, hold->id, "p1"), 0);
+	assert_int_equal(concert_error_last()->code, 0);
+	assert_string_equal(concert_error_last()->message, "");
 	assert_int_equal(p2->payment_id, p1->payment_id);
 	assert_int_equal(p2->reservation_id, p1->reservation_id);
 	assert_int_equal(concert_pay(f->engine, NULL, token, hold->id, NULL), CONCERT_EEXPIRED);
