@@ -2,8 +2,8 @@
  * A small JSON writer for responses and log lines.
  *
  * Responses are built straight into one growable buffer: the seat map is the
- * hot path and a DOM library spends ~45 us building and dumping its 50
- * objects where this writer needs ~2 us (docs/http.md has the numbers).
+ * hot path, and a DOM library (jansson, cJSON) builds a tree of some 200
+ * allocations for it, 5-10x slower than this (docs/http.md has the numbers).
  * Requests are parsed with jansson, which is strict about types and ranges.
  *
  * The writer inserts commas itself: call jsonw_key() before each member of an

@@ -10,7 +10,7 @@
 #include "server.h"
 
 static const int statuses[METRICS_STATUSES] = {
-	0, 200, 201, 204, 400, 401, 402, 403, 404, 405, 408, 409, 410, 413, 429, 500, 503
+	0, 200, 201, 204, 400, 401, 402, 403, 404, 405, 409, 410, 413, 414, 429, 500, 503
 };
 
 /* Upper bounds in microseconds. */

@@ -2,9 +2,7 @@
  * Routing, error mapping and the operational endpoints (/, /static, /health,
  * /metrics and the test-only /_test/ ones).
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"

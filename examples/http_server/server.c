@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,6 +187,14 @@ static http_method parse_method(const char *m)
 	return HTTP_OTHER;
 }
 
+static void path_too_long(request *req, response *resp)
+{
+	(void)req;
+	char message[64];
+	snprintf(message, sizeof(message), "the path is longer than %d bytes", PATH_COPY_MAX);
+	respond_error(resp, 414, "uri_too_long", message);
+}
+
 static exchange *exchange_new(app *a, struct MHD_Connection *conn, const char *url,
 			      const char *method)
 {
@@ -207,7 +216,10 @@ static exchange *exchange_new(app *a, struct MHD_Connection *conn, const char *u
 	x->req.method = parse_method(method);
 	x->req.path = x->path;
 	x->req.request_id = x->request_id;
-	x->handler = routes_find(&x->req, &x->route);
+	if (strlen(url) > PATH_COPY_MAX)
+		x->handler = path_too_long; /* never route a truncated path */
+	else
+		x->handler = routes_find(&x->req, &x->route);
 	return x;
 }
 
@@ -470,6 +482,12 @@ void server_shutdown(app *a, struct MHD_Daemon *daemon, unsigned grace_ms,
 {
 	atomic_store(&a->draining, true);
 	MHD_socket listen_fd = MHD_quiesce_daemon(daemon);
+	/* Quiesced, the socket still completes handshakes into its backlog, and
+	 * those clients would wait for the whole drain to be reset. Shut down,
+	 * it refuses them at once (so they retry elsewhere), while the fd stays
+	 * valid until the daemon has stopped, as libmicrohttpd requires. */
+	if (listen_fd != MHD_INVALID_SOCKET)
+		shutdown(listen_fd, SHUT_RDWR);
 	uint64_t deadline = mono_ns() + (uint64_t)grace_ms * 1000000u;
 	while (atomic_load(&a->in_flight) > 0 && mono_ns() < deadline && !interrupted()) {
 		struct timespec pause = { 0, 5 * 1000 * 1000 };
