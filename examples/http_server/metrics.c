@@ -147,6 +147,27 @@ static void render_seats(concert_engine *e, jsonw *out)
 	concert_free(concerts);
 }
 
+/* Queue lengths and ACTIVE users per concert. */
+static void render_queues(concert_engine *e, jsonw *out)
+{
+	concert_concert_list *concerts = NULL;
+	if (concert_concerts_list(e, &concerts) < 0)
+		return;
+	jsonw_rawf(out, "# HELP concert_queue_tokens Queue tokens of a concert by state.\n"
+			"# TYPE concert_queue_tokens gauge\n");
+	for (size_t c = 0; c < concerts->count; c++) {
+		uint64_t waiting, active;
+		long long id = (long long)concerts->items[c].id;
+		if (concert_queue_counts(e, concerts->items[c].id, &waiting, &active) < 0)
+			continue;
+		jsonw_rawf(out,
+			   "concert_queue_tokens{concert=\"%lld\",state=\"waiting\"} %llu\n"
+			   "concert_queue_tokens{concert=\"%lld\",state=\"active\"} %llu\n",
+			   id, (unsigned long long)waiting, id, (unsigned long long)active);
+	}
+	concert_free(concerts);
+}
+
 void metrics_render(app *a, jsonw *out)
 {
 	render_requests(&a->metrics, out);
@@ -167,4 +188,5 @@ void metrics_render(app *a, jsonw *out)
 		   (double)a->started_at / 1000.0, concert_version());
 	render_engine(a->engine, out);
 	render_seats(a->engine, out);
+	render_queues(a->engine, out);
 }

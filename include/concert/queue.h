@@ -78,6 +78,14 @@ CONCERT_EXTERN(int) concert_queue_validate(concert_engine *engine, concert_token
 CONCERT_EXTERN(int) concert_queue_admit(concert_engine *engine, int64_t concert_id,
 	uint32_t *out_admitted);
 
+/**
+ * How many tokens of a concert are WAITING and ACTIVE now, for monitoring.
+ * Either out pointer may be NULL. Errors: CONCERT_EINVAL (bad id, or a queue
+ * backend that cannot count), CONCERT_EUNAVAILABLE.
+ */
+CONCERT_EXTERN(int) concert_queue_counts(concert_engine *engine, int64_t concert_id,
+	uint64_t *out_waiting, uint64_t *out_active);
+
 CONCERT_END_DECL
 
 #endif

@@ -278,3 +278,22 @@ int concert_queue_admit(concert_engine *e, int64_t concert_id, uint32_t *out_adm
 		*out_admitted = admitted;
 	return engine_finish(e, CONCERT_OP_QUEUE_STATUS, rc);
 }
+
+int concert_queue_counts(concert_engine *e, int64_t concert_id, uint64_t *out_waiting,
+			 uint64_t *out_active)
+{
+	uint64_t waiting = 0, active = 0;
+	engine_begin();
+	if (!e)
+		return concert_sys_error(CONCERT_EINVAL, "engine is NULL");
+	int rc = check_id(concert_id, "concert_id");
+	if (rc == 0 && !e->queue->counts)
+		rc = concert_sys_error(CONCERT_EINVAL, "this queue backend cannot count its tokens");
+	if (rc == 0)
+		rc = e->queue->counts(e->queue_ctx, concert_id, concert_engine_now(e), &waiting, &active);
+	if (out_waiting)
+		*out_waiting = waiting;
+	if (out_active)
+		*out_active = active;
+	return engine_finish(e, CONCERT_OP_QUEUE_STATUS, rc);
+}

@@ -66,6 +66,8 @@ class OperationsTest(ServerTest):
         self.assertIn("concert_seat_conflicts_total 1\n", text)
         self.assertIn('concert_engine_ops_total{op="hold",result="seat_unavailable"} 1', text)
         self.assertIn('concert_schedule_seats{concert="1",schedule="1",state="held"} 1', text)
+        self.assertRegex(text, r'concert_queue_tokens\{concert="1",state="active"\} [1-9][0-9]*\n')
+        self.assertIn('concert_queue_tokens{concert="1",state="waiting"} ', text)
         for line in text.splitlines():
             if line and not line.startswith("#"):
                 self.assertRegex(line, r'^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? [0-9.e+-]+$')

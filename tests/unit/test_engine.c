@@ -373,6 +373,12 @@ static void test_queue_positions_and_leave(void **state)
 	assert_string_equal(again->token, w2->token);
 	concert_free(again);
 
+	uint64_t waiting, active;
+	assert_int_equal(concert_queue_counts(f->engine, f->concert_id, &waiting, &active), 0);
+	assert_int_equal(waiting, 2);
+	assert_int_equal(active, 2);
+	assert_int_equal(concert_queue_counts(f->engine, 0, &waiting, &active), CONCERT_EINVAL);
+
 	assert_int_equal(concert_queue_leave(f->engine, a), 0);
 	assert_int_equal(concert_queue_leave(f->engine, a), CONCERT_EEXPIRED);
 	assert_int_equal(concert_queue_status_get(f->engine, &again, w1->token), 0);
@@ -381,6 +387,8 @@ static void test_queue_positions_and_leave(void **state)
 	assert_int_equal(concert_queue_status_get(f->engine, &again, w2->token), 0);
 	assert_int_equal(again->position, 1);
 	concert_free(again);
+	assert_int_equal(concert_queue_counts(f->engine, f->concert_id, &waiting, NULL), 0);
+	assert_int_equal(waiting, 1);
 	assert_int_equal(concert_queue_enter(f->engine, &again, "q5", 4242), CONCERT_ENOTFOUND);
 	concert_free(w1);
 	concert_free(w2);

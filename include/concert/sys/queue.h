@@ -63,6 +63,12 @@ typedef struct concert_queue_backend {
 		const concert_queue_policy *policy, concert_time now);
 	/** Optional: drop expired tokens everywhere. */
 	int (*sweep)(void *ctx, concert_time now, uint64_t *out_swept);
+	/**
+	 * Optional: how many tokens of a concert are WAITING and ACTIVE at
+	 * `now` (expired ones not counted); 0 and 0 for an unknown concert.
+	 */
+	int (*counts)(void *ctx, int64_t concert_id, concert_time now, uint64_t *out_waiting,
+		uint64_t *out_active);
 } concert_queue_backend;
 
 /** Registers a queue backend; same rules as concert_sys_store_register. */

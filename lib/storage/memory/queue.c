@@ -529,6 +529,22 @@ static int queue_admit(void *ctx, uint32_t *out_admitted, int64_t concert_id,
 	return finish(q, rc, commit);
 }
 
+static int queue_counts(void *ctx, int64_t concert_id, concert_time now, uint64_t *out_waiting,
+			uint64_t *out_active)
+{
+	memory_queue *q = ctx;
+	memq_concert *c = memq_concert_find(q, concert_id);
+	*out_waiting = *out_active = 0;
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	expire_due(q, c, now);
+	*out_waiting = c->rank.live;
+	*out_active = c->active_count;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 typedef struct sweep_state {
 	memory_queue *q;
 	concert_time now;
@@ -646,4 +662,5 @@ const concert_queue_backend concert_memory_queue_backend = {
 	.complete = queue_complete,
 	.admit = queue_admit,
 	.sweep = queue_sweep,
+	.counts = queue_counts,
 };
