@@ -102,7 +102,7 @@ static void test_options_and_open(void **state)
 	opts.store = "memory:/tmp?fsync=sometimes";
 	assert_int_equal(concert_engine_open(&e, &opts), CONCERT_EINVAL);
 	opts.store = NULL;
-	opts.lock = "redis://127.0.0.1:1";
+	opts.lock = "nosuch://127.0.0.1:1";
 	assert_int_equal(concert_engine_open(&e, &opts), CONCERT_EINVAL);
 	opts.lock = NULL;
 	opts.hold_ttl = 10 * HOUR;
