@@ -8,8 +8,8 @@ is there, and money is conserved (the library's audit over the database,
 read by a third instance).
 
 Needs CONCERT_TEST_PG_URI and CONCERT_TEST_REDIS_URI (the ctest fixtures
-"postgres" and "redis" set them once those backends are built); exits 77
-(skipped) without them. Each run uses a fresh PostgreSQL schema and Redis
+"postgres" and "redis" set them when those backends are built); refuses to
+run (exit 2) without them. Each run uses a fresh PostgreSQL schema and Redis
 key prefix. CONCERT_HTTP_MULTI_CLIENTS overrides the number of clients.
 """
 import http.client
@@ -225,7 +225,7 @@ class MultiInstanceTest(unittest.TestCase):
 
 if __name__ == "__main__":
     if not PG or not REDIS:
-        print("CONCERT_TEST_PG_URI and CONCERT_TEST_REDIS_URI are not set: skipped "
-              "(needs the PostgreSQL and Redis backends)")
-        sys.exit(harness.SKIP)
+        print("set CONCERT_TEST_PG_URI and CONCERT_TEST_REDIS_URI (the PostgreSQL and "
+              "Redis backends) to run this test", file=sys.stderr)
+        sys.exit(2)
     unittest.main(verbosity=2)
