@@ -34,6 +34,7 @@ const char pg_sql_store_functions[] =
 "DECLARE\n"
 "  v_concert bigint; v_opens bigint; v_closes bigint; v_holds bigint; v_held bigint;\n"
 "  v_found integer; v_conflicts integer[]; v_n integer := cardinality(p_seats); v_done integer;\n"
+"  v_taken integer[];\n"
 "BEGIN\n"
 /* One read, no lock: schedule, window, and the seats as committed now. Seen
  * taken, they fail at once: the hot-seat losers never queue on a lock. */
@@ -66,30 +67,27 @@ const char pg_sql_store_functions[] =
 "  IF v_held + v_n > p_max_seats THEN\n"
 "    PERFORM concert_fail(12, format('at most %s held seats per user', p_max_seats));\n"
 "  END IF;\n"
-/* Lock in seat order (no deadlocks between overlapping holds), then judge
- * the latest committed state. */
-"  SELECT array_agg(seat_no ORDER BY seat_no)\n"
-"      FILTER (WHERE state = 2 OR (state = 1 AND hold_expires_at > p_now)), sum(price)\n"
-"    INTO v_conflicts, o_amount\n"
-"    FROM (SELECT st.seat_no, st.state, st.hold_expires_at, st.price\n"
-"          FROM unnest(p_seats) want(no) JOIN concert_seats st\n"
-"            ON st.schedule_id = p_schedule AND st.seat_no = want.no\n"
-"          ORDER BY st.seat_no FOR UPDATE OF st) locked;\n"
-"  IF v_conflicts IS NOT NULL THEN\n"
-"    PERFORM concert_fail(5, 'seats unavailable', array_to_string(v_conflicts, ','));\n"
+/* Compare-and-set, seat by seat in ascending order (the engine sorts them,
+ * so overlapping holds lock in one order): only seats still free, or held
+ * by an expired hold, are taken; under READ COMMITTED a seat another
+ * transaction changed meanwhile is re-checked against its new version. */
+"  o_hold := nextval('seat_holds_id_seq');\n"
+"  WITH taken AS (\n"
+"    UPDATE concert_seats st SET state = 1, hold_id = o_hold, hold_expires_at = p_expires,\n"
+"        version = st.version + 1\n"
+"      FROM unnest(p_seats) want(no)\n"
+"      WHERE st.schedule_id = p_schedule AND st.seat_no = want.no\n"
+"        AND (st.state = 0 OR (st.state = 1 AND st.hold_expires_at <= p_now))\n"
+"      RETURNING st.seat_no, st.price)\n"
+"  SELECT count(*), sum(price), array_agg(seat_no) INTO v_done, o_amount, v_taken FROM taken;\n"
+"  IF v_done <> v_n THEN\n"
+"    PERFORM concert_fail(5, 'seats unavailable', array_to_string(ARRAY(\n"
+"      SELECT s FROM unnest(p_seats) s WHERE s <> ALL (coalesce(v_taken, '{}')) ORDER BY s), ','));\n"
 "  END IF;\n"
-"  INSERT INTO seat_holds(user_id, concert_id, schedule_id, seat_nos, amount, created_at,\n"
+"  INSERT INTO seat_holds(id, user_id, concert_id, schedule_id, seat_nos, amount, created_at,\n"
 "      expires_at, state)\n"
-"    VALUES (p_user, v_concert, p_schedule, p_seats, o_amount, p_now, p_expires, 1)\n"
-"    RETURNING id INTO o_hold;\n"
-/* Compare-and-set: only seats still free (or held by an expired hold). */
-"  UPDATE concert_seats SET state = 1, hold_id = o_hold, hold_expires_at = p_expires,\n"
-"      version = version + 1\n"
-"    FROM unnest(p_seats) want(no)\n"
-"    WHERE schedule_id = p_schedule AND seat_no = want.no\n"
-"      AND (state = 0 OR (state = 1 AND hold_expires_at <= p_now));\n"
-"  GET DIAGNOSTICS v_done = ROW_COUNT;\n"
-"  IF v_done <> v_n THEN PERFORM concert_fail(5, 'seats changed while holding', ''); END IF;\n"
+"    VALUES (o_hold, p_user, v_concert, p_schedule, p_seats, o_amount, p_now, p_expires, 1);\n"
+
 "END $$;\n"
 /* The checks release, extend and pay share (pay also names the token's
  * concert); returns the locked hold. */

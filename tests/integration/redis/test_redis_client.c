@@ -1,0 +1,278 @@
+/*
+ * The Redis backend's URIs and the lock slot's contract (sys/lock.h),
+ * against the shared test server; each test's keys carry a prefix of its
+ * own run.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+
+#include "integration/redis/redis_test.h"
+#include "storage/redis/redis.h"
+
+/* ---- URIs -------------------------------------------------------------------- */
+
+static void test_uri_forms(void **state)
+{
+	(void)state;
+	redis_uri u;
+	assert_int_equal(redis_uri_parse(&u, "redis://cache.local"), 0);
+	assert_string_equal(u.host, "cache.local");
+	assert_int_equal(u.port, 6379);
+	assert_int_equal(u.db, 0);
+	assert_int_equal(u.pool, 8);
+	assert_int_equal(u.timeout_ms, 1000);
+	assert_int_equal(u.connect_timeout_ms, 1000);
+	assert_null(u.path);
+	assert_null(u.password);
+	assert_string_equal(u.prefix, "");
+	redis_uri_free(&u);
+
+	assert_int_equal(redis_uri_parse(&u, "redis://app:s%40cret@10.0.0.7:6380/3?pool=32&"
+					     "timeout_ms=250&connect_timeout_ms=50&prefix=prod:a-b."),
+			 0);
+	assert_string_equal(u.host, "10.0.0.7");
+	assert_int_equal(u.port, 6380);
+	assert_int_equal(u.db, 3);
+	assert_string_equal(u.username, "app");
+	assert_string_equal(u.password, "s@cret");
+	assert_int_equal(u.pool, 32);
+	assert_int_equal(u.timeout_ms, 250);
+	assert_int_equal(u.connect_timeout_ms, 50);
+	assert_string_equal(u.prefix, "prod:a-b.");
+	redis_uri_free(&u);
+
+	assert_int_equal(redis_uri_parse(&u, "redis://:pw@[::1]:7000/"), 0);
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 7000);
+	assert_null(u.username);
+	assert_string_equal(u.password, "pw");
+	redis_uri_free(&u);
+
+	assert_int_equal(redis_uri_parse(&u, "redis:///run/redis/redis.sock?db=2"), 0);
+	assert_null(u.host);
+	assert_string_equal(u.path, "/run/redis/redis.sock");
+	assert_int_equal(u.db, 2);
+	redis_uri_free(&u);
+}
+
+static void test_uri_errors(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"http://h", "redis:/h", "redis://", "redis:///", "redis://:1", "redis://h:0",
+		"redis://h:65536", "redis://h:12x", "redis://h/x", "redis://h/-1", "redis://h?pool=0",
+		"redis://h?pool=1025", "redis://h?pool", "redis://h?bogus=1", "redis://h?prefix=a*b",
+		"redis://h?prefix=a{b}", "redis://:p%4@h", "redis://:p%00@h", "redis://[::1",
+		"redis://[::1]x", "redis://h?timeout_ms=0",
+		"redis://h?prefix=0123456789012345678901234567890123456789012345678901234567890123456789",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		redis_uri u;
+		int rc = redis_uri_parse(&u, bad[i]);
+		if (rc != CONCERT_EINVAL)
+			fail_msg("'%s' parsed (%d)", bad[i], rc);
+		assert_non_null(strstr(concert_error_last()->message, "redis"));
+	}
+}
+
+/* An unreachable server fails open clearly, not after a hang. */
+static void test_open_unreachable(void **state)
+{
+	(void)state;
+	char uri[160];
+	/* The spare port: its server only runs inside redis.restart. */
+	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
+	rt_uri(uri, sizeof(uri), port, "?connect_timeout_ms=200");
+	const concert_lock_backend *lock = concert_registry_lock(uri);
+	assert_non_null(lock);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = (void *)1;
+	int64_t started = rt_monotonic_ms();
+	int rc = lock->open(&ctx, uri, &env);
+	if (rc == 0) {
+		lock->close(ctx);
+		skip();  /* something else listens there; nothing to check */
+	}
+	assert_int_equal(rc, CONCERT_EUNAVAILABLE);
+	assert_null(ctx);
+	char where[64];
+	snprintf(where, sizeof(where), "redis 127.0.0.1:%d", port);
+	assert_non_null(strstr(concert_error_last()->message, where));
+	assert_true(rt_monotonic_ms() - started < 5000);
+}
+
+/* ---- the lock slot --------------------------------------------------------------- */
+
+typedef struct lock_fixture {
+	const concert_lock_backend *lock;
+	void *ctx;
+	redisContext *redis;
+	char prefix[64];
+	int64_t schedule;
+} lock_fixture;
+
+static int lock_setup(void **state)
+{
+	static lock_fixture f;
+	char uri[256];
+	memset(&f, 0, sizeof(f));
+	snprintf(f.prefix, sizeof(f.prefix), "lk-%s:", rt_run_tag());
+	char query[96];
+	snprintf(query, sizeof(query), "?prefix=%s", f.prefix);
+	int port = rt_env_int("CONCERT_TEST_REDIS_PORT");
+	rt_uri(uri, sizeof(uri), port, query);
+	f.lock = concert_registry_lock(uri);
+	assert_non_null(f.lock);
+	assert_int_equal(f.lock->version, CONCERT_LOCK_BACKEND_VERSION);
+	concert_backend_env env = rt_backend_env();
+	assert_int_equal(f.lock->open(&f.ctx, uri, &env), 0);
+	assert_int_equal(f.lock->health(f.ctx), 0);
+	f.redis = rt_redis(port);
+	assert_non_null(f.redis);
+	f.schedule = rt_unique_id();
+	*state = &f;
+	return 0;
+}
+
+static int lock_teardown(void **state)
+{
+	lock_fixture *f = *state;
+	f->lock->close(f->ctx);
+	redisFree(f->redis);
+	return 0;
+}
+
+static const char *seat_key(lock_fixture *f, int32_t seat)
+{
+	static char key[128];
+	snprintf(key, sizeof(key), "%sseat:{%lld}:%d", f->prefix, (long long)f->schedule, (int)seat);
+	return key;
+}
+
+static void assert_conflicts(const int32_t *want, size_t n)
+{
+	const concert_error *e = concert_error_last();
+	assert_int_equal(e->code, CONCERT_ESEAT_UNAVAILABLE);
+	assert_int_equal(e->conflict_count, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(e->conflicts[i], want[i]);
+}
+
+static void test_lock_all_or_none(void **state)
+{
+	lock_fixture *f = *state;
+	const int32_t first[] = { 1, 2, 3 }, second[] = { 2, 3, 4 }, four[] = { 4 };
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, first, 3, "aaaa", 60000), 0);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, second, 3, "bbbb", 60000),
+			 CONCERT_ESEAT_UNAVAILABLE);
+	const int32_t taken[] = { 2, 3 };
+	assert_conflicts(taken, 2);
+	/* None of the second call's seats was locked, not even the free one. */
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 4)), 0);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, four, 1, "cccc", 60000), 0);
+	/* One seat takes the SET NX PX path; its conflict is reported the same way. */
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, four, 1, "dddd", 60000),
+			 CONCERT_ESEAT_UNAVAILABLE);
+	assert_conflicts(four, 1);
+	/* The value and the TTL are the caller's. */
+	redisReply *r = redisCommand(f->redis, "GET %s", seat_key(f, 2));
+	assert_non_null(r);
+	assert_string_equal(r->str, "aaaa");
+	freeReplyObject(r);
+	long long pttl = rt_redis_int(f->redis, "PTTL %s", seat_key(f, 1));
+	assert_true(pttl > 0 && pttl <= 60000);
+}
+
+static void test_lock_release(void **state)
+{
+	lock_fixture *f = *state;
+	const int32_t seats[] = { 10, 11 }, ten[] = { 10 };
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seats, 2, "mine", 60000), 0);
+	/* Compare-and-delete: another value removes nothing. */
+	assert_int_equal(f->lock->release(f->ctx, f->schedule, seats, 2, "theirs"), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 10)), 1);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 11)), 1);
+	/* The owner's value removes its locks (a missing seat is no error). */
+	const int32_t more[] = { 10, 12 };
+	assert_int_equal(f->lock->release(f->ctx, f->schedule, more, 2, "mine"), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 10)), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 11)), 1);
+	/* A lock taken over after expiry is not the old owner's to delete. */
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, ten, 1, "next", 60000), 0);
+	assert_int_equal(f->lock->release(f->ctx, f->schedule, ten, 1, "mine"), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 10)), 1);
+	/* NULL: the store freed the seats; whoever holds the locks, they go. */
+	assert_int_equal(f->lock->release(f->ctx, f->schedule, seats, 2, NULL), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 10)), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 11)), 0);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seats, 2, "again", 60000), 0);
+}
+
+/* A lock ends by itself: PX, in Redis's own time. */
+static void test_lock_expiry(void **state)
+{
+	lock_fixture *f = *state;
+	const int32_t seat[] = { 20 };
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, "short", 50), 0);
+	int64_t deadline = rt_monotonic_ms() + 10000;
+	while (rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 20)) == 1) {
+		assert_true(rt_monotonic_ms() < deadline);
+		rt_pause_ms(10);
+	}
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, "later", 60000), 0);
+}
+
+static void test_lock_bad_arguments(void **state)
+{
+	lock_fixture *f = *state;
+	const int32_t seat[] = { 30 };
+	char long_value[CONCERT_LOCK_VALUE_MAX + 2];
+	memset(long_value, 'v', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, NULL, 1000), CONCERT_EINVAL);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, "", 1000), CONCERT_EINVAL);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, long_value, 1000),
+			 CONCERT_EINVAL);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, "v", 0), CONCERT_EINVAL);
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 0, "v", 1000), CONCERT_EINVAL);
+	assert_int_equal(f->lock->acquire(f->ctx, 0, seat, 1, "v", 1000), CONCERT_EINVAL);
+	assert_int_equal(f->lock->release(f->ctx, f->schedule, seat, 1, long_value), CONCERT_EINVAL);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 30)), 0);
+	/* 64 seats, the most a hold has, in one script. */
+	int32_t many[CONCERT_HOLD_SEATS_MAX];
+	for (int i = 0; i < CONCERT_HOLD_SEATS_MAX; i++)
+		many[i] = 100 + i;
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, many, CONCERT_HOLD_SEATS_MAX, "m", 60000), 0);
+	assert_int_equal(f->lock->release(f->ctx, f->schedule, many, CONCERT_HOLD_SEATS_MAX, "m"), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 163)), 0);
+}
+
+/* Another schedule's seat with the same number is another lock. */
+static void test_lock_schedules_apart(void **state)
+{
+	lock_fixture *f = *state;
+	const int32_t seat[] = { 40 };
+	int64_t other = rt_unique_id();
+	assert_int_equal(f->lock->acquire(f->ctx, f->schedule, seat, 1, "x", 60000), 0);
+	assert_int_equal(f->lock->acquire(f->ctx, other, seat, 1, "y", 60000), 0);
+	assert_int_equal(f->lock->release(f->ctx, other, seat, 1, NULL), 0);
+	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 40)), 1);
+}
+
+#define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uri_forms),
+		cmocka_unit_test(test_uri_errors),
+		cmocka_unit_test(test_open_unreachable),
+		L(test_lock_all_or_none),
+		L(test_lock_release),
+		L(test_lock_expiry),
+		L(test_lock_bad_arguments),
+		L(test_lock_schedules_apart),
+	};
+	return cmocka_run_group_tests_name("redis.client", tests, NULL, NULL);
+}
