@@ -68,8 +68,14 @@ static int sign_status(concert_engine *e, concert_queue_status *st)
 	return concert_token_sign(st->token, sizeof(st->token), NULL, &claims, e->secret, e->secret_len);
 }
 
+/*
+ * `presented` is the token the caller showed, with its claims: when it
+ * already says what signing the entry would say, it is handed back as is,
+ * which saves an HMAC on every status poll.
+ */
 static int status_from_entry(concert_engine *e, concert_queue_status **out,
-			     const concert_queue_entry *entry)
+			     const concert_queue_entry *entry, const char *presented,
+			     const concert_token_claims *claims)
 {
 	concert_queue_status *st = calloc(1, sizeof(*st));
 	if (!st)
@@ -86,7 +92,14 @@ static int status_from_entry(concert_engine *e, concert_queue_status **out,
 		uint64_t rate = engine_admission_rate(e, entry->concert_id, entry->admitted_total);
 		st->estimated_wait_seconds = (int64_t)(((uint64_t)entry->position * 1000 + rate - 1) / rate);
 	}
-	int rc = sign_status(e, st);
+	int same = presented && (st->state == CONCERT_QUEUE_ACTIVE
+			? claims->kind == CONCERT_TOKEN_ACTIVE && claims->active_until == st->expires_at
+			: claims->kind == CONCERT_TOKEN_WAITING);
+	int rc = 0;
+	if (same)
+		concert_sys_strlcpy(st->token, presented, sizeof(st->token));
+	else
+		rc = sign_status(e, st);
 	if (rc < 0) {
 		free(st);
 		return rc;
@@ -207,7 +220,7 @@ int concert_queue_enter(concert_engine *e, concert_queue_status **out, const cha
 		rc = e->queue->enter(e->queue_ctx, &entry, user_id, concert_id, &e->queue_policy,
 				     concert_engine_now(e));
 	if (rc == 0)
-		rc = status_from_entry(e, out, &entry);
+		rc = status_from_entry(e, out, &entry, NULL, NULL);
 	return engine_finish(e, CONCERT_OP_QUEUE_ENTER, rc);
 }
 
@@ -224,7 +237,7 @@ static int queue_status(concert_engine *e, concert_queue_status **out, const cha
 	if (rc == 0 && entry.state == CONCERT_QUEUE_EXPIRED)
 		rc = concert_sys_error(CONCERT_EEXPIRED, "queue token expired");
 	if (rc == 0)
-		rc = status_from_entry(e, out, &entry);
+		rc = status_from_entry(e, out, &entry, token, &claims);
 	return engine_finish(e, CONCERT_OP_QUEUE_STATUS, rc);
 }
 
