@@ -372,6 +372,30 @@ static int queue_sweep(void *ctx, concert_time now, uint64_t *out_swept)
 	return rc;
 }
 
+static int queue_counts(void *ctx, int64_t concert_id, concert_time now, uint64_t *out_waiting,
+			uint64_t *out_active)
+{
+	*out_waiting = *out_active = 0;
+	queue_call call;
+	call_init(&call, ctx, concert_id);
+	call_int(&call, now);
+	redisReply *r;
+	int rc = run(ctx, &r, REDIS_QUEUE_COUNTS, &call);
+	if (rc < 0)
+		return rc;
+	long long status = 0, waiting = 0, active = 0;
+	rc = reply_status(r, "counts", &status);
+	if (rc == 0 && (status != 0 || r->elements != 3 || integer_at(r, 1, &waiting) < 0 ||
+			integer_at(r, 2, &active) < 0 || waiting < 0 || active < 0))
+		rc = bad_reply("counts");
+	freeReplyObject(r);
+	if (rc == 0) {
+		*out_waiting = (uint64_t)waiting;
+		*out_active = (uint64_t)active;
+	}
+	return rc;
+}
+
 static int queue_health(void *ctx)
 {
 	return redis_client_ping(ctx);
@@ -406,4 +430,5 @@ const concert_queue_backend concert_redis_queue_backend = {
 	.complete = queue_complete,
 	.admit = queue_admit,
 	.sweep = queue_sweep,
+	.counts = queue_counts,
 };

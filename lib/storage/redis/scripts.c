@@ -284,12 +284,23 @@ static const char sweep_script[] = QUEUE_PRELUDE
 	"local n, more = expire_due(tonumber(ARGV[1]), true)\n"
 	"return { 0, n, more and 1 or 0 }\n";
 
+/*
+ * ARGV: now -> {0, WAITING, ACTIVE}, what is live at `now` (read only; a
+ * token past its deadline is not counted even before a call expires it).
+ */
+static const char counts_script[] =
+	"local now = ARGV[1]\n"
+	"local waiting = redis.call('ZCARD', KEYS[2]) - redis.call('ZCOUNT', KEYS[3], '-inf', now)\n"
+	"local active = redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf')\n"
+	"return { 0, waiting, active }\n";
+
 const redis_script redis_queue_scripts[REDIS_QUEUE_SCRIPT_COUNT] = {
 	[REDIS_QUEUE_ENTER] = { "enter", enter_script },
 	[REDIS_QUEUE_STATUS] = { "status", status_script },
 	[REDIS_QUEUE_END] = { "end", end_script },
 	[REDIS_QUEUE_ADMIT] = { "admit", admit_script },
 	[REDIS_QUEUE_SWEEP] = { "sweep", sweep_script },
+	[REDIS_QUEUE_COUNTS] = { "counts", counts_script },
 };
 
 /*

@@ -1,7 +1,7 @@
 /*
- * The Redis backend's URIs and the lock slot's contract (sys/lock.h),
- * against the shared test server; each test's keys carry a prefix of its
- * own run.
+ * The Redis backend's URIs, the lock slot's contract (sys/lock.h) and the
+ * queue's optional counts method, against the shared test server; each
+ * test's keys carry a prefix of its own run (or a concert id of its own).
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -260,6 +260,44 @@ static void test_lock_schedules_apart(void **state)
 	assert_int_equal(rt_redis_int(f->redis, "EXISTS %s", seat_key(f, 40)), 1);
 }
 
+/* ---- the queue's counts ------------------------------------------------------------ */
+
+/* Live tokens at `now`: a token past its deadline no longer counts. */
+static void test_queue_counts(void **state)
+{
+	(void)state;
+	char uri[160];
+	rt_uri(uri, sizeof(uri), rt_env_int("CONCERT_TEST_REDIS_PORT"), NULL);
+	const concert_queue_backend *q = concert_registry_queue(uri);
+	assert_non_null(q);
+	assert_non_null(q->counts);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = NULL;
+	assert_int_equal(q->open(&ctx, uri, &env), 0);
+	const concert_time t0 = 1800000000000LL, idle = 10000, active_ttl = 60000;
+	concert_queue_policy policy = { 1, 0, idle, active_ttl };
+	int64_t concert = rt_unique_id();
+	uint64_t waiting = 99, active = 99;
+	assert_int_equal(q->counts(ctx, concert, t0, &waiting, &active), 0);
+	assert_int_equal(waiting, 0);
+	assert_int_equal(active, 0);
+	concert_queue_entry e;
+	assert_int_equal(q->enter(ctx, &e, "counts-a", concert, &policy, t0), 0);
+	assert_int_equal(q->enter(ctx, &e, "counts-b", concert, &policy, t0), 0);
+	assert_int_equal(q->enter(ctx, &e, "counts-c", concert, &policy, t0 + 5000), 0);
+	assert_int_equal(q->counts(ctx, concert, t0 + 1, &waiting, &active), 0);
+	assert_int_equal(waiting, 2);
+	assert_int_equal(active, 1);
+	/* b's idle deadline passed (c's did not); nothing has expired it yet. */
+	assert_int_equal(q->counts(ctx, concert, t0 + idle, &waiting, &active), 0);
+	assert_int_equal(waiting, 1);
+	assert_int_equal(active, 1);
+	assert_int_equal(q->counts(ctx, concert, t0 + active_ttl, &waiting, &active), 0);
+	assert_int_equal(waiting, 0);
+	assert_int_equal(active, 0);
+	q->close(ctx);
+}
+
 #define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
 
 int main(void)
@@ -268,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_uri_forms),
 		cmocka_unit_test(test_uri_errors),
 		cmocka_unit_test(test_open_unreachable),
+		cmocka_unit_test(test_queue_counts),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),
