@@ -1,17 +1,18 @@
 #!/bin/sh
 # The PostgreSQL benchmark: hold, pay, queue enter and queue status through
 # libconcert at 1, 8 and 32 clients, next to `pgbench -b simple-update` at
-# the same client counts against the same throwaway server (fsync on).
+# the same client counts against the same throwaway server (fsync on); the
+# pgbench runs bracket each client count's phases (see bench_postgres.c).
 # Writes bench/results/postgres.json and prints a table.
 #
 #   bench/run_postgres.sh [CLIENTS]        e.g. bench/run_postgres.sh 1,8,32
 # Env: BUILD_DIR (default build/bench-pg, a Release build made here),
-#      PGBENCH_SECONDS (default 10), PORT (default 55433).
+#      PGBENCH_SECONDS (default 8), PORT (default 55433).
 set -eu
 cd "$(dirname "$0")/.."
 clients=${1:-1,8,32}
 build=${BUILD_DIR:-build/bench-pg}
-seconds=${PGBENCH_SECONDS:-10}
+seconds=${PGBENCH_SECONDS:-8}
 port=${PORT:-55433}
 dir=$(mktemp -d /tmp/concert-bench-pg.XXXXXX)
 chmod 755 "$dir"
@@ -24,19 +25,10 @@ bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 pgbench=$(command -v pgbench || echo "$bindir/pgbench")
 trap 'tests/servers/postgres.sh stop "$dir/server" "$port"; rm -rf "$dir"' EXIT INT TERM
 uri=$(tests/servers/postgres.sh start "$dir/server" "$port" stats)
-
 "$pgbench" -i -q -s 10 -h 127.0.0.1 -p "$port" -U postgres concert_test >/dev/null 2>&1
-tps=""
-for c in $(echo "$clients" | tr ',' ' '); do
-	threads=$c
-	[ "$threads" -gt "$(nproc)" ] && threads=$(nproc)
-	t=$("$pgbench" -b simple-update -M prepared -n -c "$c" -j "$threads" -T "$seconds" \
-		-h 127.0.0.1 -p "$port" -U postgres concert_test 2>/dev/null |
-		sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
-	echo "pgbench simple-update, $c clients: $t tps"
-	tps="$tps${tps:+,}$c=$t"
-done
 
-"$build/bench/bench_postgres" --uri "$uri?schema=bench" --clients "$clients" \
-	--pgbench "$tps" --json bench/results/postgres.json
+mkdir -p bench/results
+"$build/bench/bench_postgres" --uri "$uri?schema=bench" --clients "$clients" --ops 2000 --status-ops 8000 \
+	--pgbench-cmd "$pgbench -h 127.0.0.1 -p $port -U postgres concert_test" \
+	--pgbench-seconds "$seconds" --json bench/results/postgres.json
 echo "wrote bench/results/postgres.json"

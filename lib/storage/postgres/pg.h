@@ -54,6 +54,7 @@ typedef enum pg_stmt {
 	PG_AUDIT,
 	PG_QUEUE_CALL,
 	PG_QUEUE_SWEEP,
+	PG_QUEUE_COUNTS,
 	PG_PING,
 	PG_STMT_COUNT
 } pg_stmt;

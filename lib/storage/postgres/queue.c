@@ -116,6 +116,24 @@ static int queue_sweep(void *ctx, concert_time now, uint64_t *out_swept)
 	return rc;
 }
 
+/* Read-only and O(log n) plus what is due (see concert_queue_counts). */
+static int queue_counts(void *ctx, int64_t concert_id, concert_time now, uint64_t *out_waiting,
+			uint64_t *out_active)
+{
+	char concert[PG_INT_BUF], at[PG_INT_BUF];
+	const char *params[] = { pg_param_int(concert, concert_id), pg_param_int(at, now) };
+	PGresult *res;
+	*out_waiting = *out_active = 0;
+	int rc = pg_exec(ctx, PG_QUEUE_COUNTS, params, PG_REPEATABLE, &res);
+	if (rc == 0) {
+		int64_t waiting = pg_get_int64(res, 0, 0), active = pg_get_int64(res, 0, 1);
+		*out_waiting = waiting > 0 ? (uint64_t)waiting : 0;
+		*out_active = active > 0 ? (uint64_t)active : 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int queue_health(void *ctx)
 {
 	PGresult *res;
@@ -153,4 +171,5 @@ const concert_queue_backend concert_postgres_queue_backend = {
 	.complete = queue_complete,
 	.admit = queue_admit,
 	.sweep = queue_sweep,
+	.counts = queue_counts,
 };

@@ -57,12 +57,15 @@ static const char migration_tables[] =
 "      OR (state = 1 AND hold_id IS NOT NULL AND hold_expires_at IS NOT NULL AND reservation_id IS NULL)\n"
 "      OR (state = 2 AND reservation_id IS NOT NULL AND hold_id IS NULL)));\n"
 /* state: 1 HELD, 2 RELEASED, 3 PAID, 4 EXPIRED (set by the sweeper; a HELD
- * hold past expires_at reads EXPIRED without it). */
+ * hold past expires_at reads EXPIRED without it). No foreign key to the
+ * schedule: every hold would share a lock on the schedule's row (a
+ * MultiXact per hold: the hottest row of a sale); the hold function reads
+ * the schedule itself, and schedules are never deleted. */
 "CREATE TABLE seat_holds (\n"
 "  id bigserial PRIMARY KEY,\n"
 "  user_id text NOT NULL CHECK (octet_length(user_id) BETWEEN 1 AND 64),\n"
 "  concert_id bigint NOT NULL,\n"
-"  schedule_id bigint NOT NULL REFERENCES concert_schedules(id),\n"
+"  schedule_id bigint NOT NULL,\n"
 "  seat_nos integer[] NOT NULL,\n"
 "  amount bigint NOT NULL CHECK (amount >= 0),\n"
 "  created_at bigint NOT NULL,\n"
@@ -70,7 +73,7 @@ static const char migration_tables[] =
 "  state smallint NOT NULL CHECK (state BETWEEN 1 AND 4),\n"
 "  extensions integer NOT NULL DEFAULT 0,\n"
 "  CHECK (state <> 1 OR cardinality(seat_nos) > 0));\n"
-"CREATE INDEX seat_holds_live_by_user ON seat_holds(user_id, expires_at) WHERE state = 1;\n"
+"CREATE INDEX seat_holds_live_by_user ON seat_holds(user_id) WHERE state = 1;\n"
 "CREATE INDEX seat_holds_live_by_expiry ON seat_holds(expires_at) WHERE state = 1;\n"
 "CREATE TABLE wallets (\n"
 "  user_id text PRIMARY KEY CHECK (octet_length(user_id) BETWEEN 1 AND 64),\n"
@@ -130,11 +133,13 @@ static const char migration_tables[] =
 "  created_at bigint NOT NULL,\n"
 "  PRIMARY KEY (user_id, op, idem_key));\n"
 /* The queue: a row per concert (lock, counters, admission head), tokens,
- * and a Fenwick tree of departures (see migration 3). */
+ * a log of ACTIVE tokens ended without the lock (consumed by admission),
+ * and a Fenwick tree of departures (see functions_queue.c). */
 "CREATE TABLE queue_concerts (\n"
 "  concert_id bigint PRIMARY KEY,\n"
 "  last_seq bigint NOT NULL DEFAULT 0,\n"
 "  admitted_seq bigint NOT NULL DEFAULT 0,\n"
+"  active_count integer NOT NULL DEFAULT 0 CHECK (active_count >= 0),\n"
 "  admitted_total bigint NOT NULL DEFAULT 0,\n"
 "  bucket bigint NOT NULL DEFAULT 0,\n"
 "  bucket_at bigint NOT NULL DEFAULT 0,\n"
@@ -154,7 +159,10 @@ static const char migration_tables[] =
 "CREATE UNIQUE INDEX queue_tokens_one_live ON queue_tokens(concert_id, user_id) WHERE state IN (1, 2);\n"
 "CREATE INDEX queue_tokens_waiting ON queue_tokens(concert_id, seq) WHERE state = 1;\n"
 "CREATE INDEX queue_tokens_due ON queue_tokens(concert_id, expires_at) WHERE state IN (1, 2);\n"
-"CREATE INDEX queue_tokens_active ON queue_tokens(concert_id) WHERE state = 2;\n"
+"CREATE TABLE queue_released (\n"
+"  id bigserial PRIMARY KEY,\n"
+"  concert_id bigint NOT NULL);\n"
+"CREATE INDEX queue_released_by_concert ON queue_released(concert_id);\n"
 "CREATE INDEX queue_tokens_ended ON queue_tokens(concert_id, ended_at) WHERE state IN (3, 4);\n"
 "CREATE TABLE queue_departures (\n"
 "  concert_id bigint NOT NULL,\n"
@@ -313,7 +321,8 @@ static const struct {
 	[PG_HISTORY] = { 3,
 		"SELECT id, kind, amount, balance_after, coalesce(ref_id, 0), created_at "
 		"FROM wallet_transactions WHERE user_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
-		"ORDER BY id DESC LIMIT $3" },
+		/* ordered as the (user_id, id) index: never a walk of the primary key */
+		"ORDER BY user_id DESC, id DESC LIMIT $3" },
 	[PG_PAY] = { 5,
 		"SELECT o_payment, o_reservation, o_schedule, o_amount, o_balance, o_created, o_seats "
 		"FROM concert_pay($1, $2, $3, $4, $5)" },
@@ -347,6 +356,7 @@ static const struct {
 		"SELECT o_token, o_state, o_created, o_position, o_issued, o_expires, o_admitted_total, "
 		"o_user, o_admitted FROM concert_queue_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)" },
 	[PG_QUEUE_SWEEP] = { 1, "SELECT concert_queue_sweep($1)" },
+	[PG_QUEUE_COUNTS] = { 2, "SELECT o_waiting, o_active FROM concert_queue_counts($1, $2)" },
 	[PG_PING] = { 0, "SELECT 1" },
 };
 

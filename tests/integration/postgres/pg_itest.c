@@ -11,7 +11,6 @@
 #include "pg_itest.h"
 
 int it_failures;
-static int it_checks_failed;
 static pthread_mutex_t it_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void it_fail(const char *file, int line, const char *fmt, ...)
@@ -31,9 +30,9 @@ void it_fail(const char *file, int line, const char *fmt, ...)
 
 int it_finish(const char *name)
 {
-	it_checks_failed = it_failures;
-	printf("%s: %d passed, %d failed\n", name, it_checks_failed ? 0 : 1, it_checks_failed ? 1 : 0);
-	return it_checks_failed ? 1 : 0;
+	int failed = it_failures != 0;
+	printf("%s: %d passed, %d failed\n", name, !failed, failed);
+	return failed;
 }
 
 const char *it_uri(char *buf, const char *tag, int pool)

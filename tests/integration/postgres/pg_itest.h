@@ -46,7 +46,7 @@ void it_fail(const char *file, int line, const char *fmt, ...)
 				concert_error_name(want));                                      \
 	} while (0)
 
-/* Exits 77-free: prints "N passed, N failed" and returns the exit status. */
+/* Prints "<name>: N passed, N failed" and returns the exit status (0 or 1). */
 int it_finish(const char *name);
 
 /*
