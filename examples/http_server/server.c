@@ -463,7 +463,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 struct MHD_Daemon *server_start(app *a, const server_config *cfg)
 {
-	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+	/* poll, not epoll: with an epoll thread pool, libmicrohttpd 0.9.75's
+	 * MHD_quiesce_daemon races the woken workers to remove the listen
+	 * socket from their epoll sets, and the loser panics (aborts) at
+	 * shutdown. A pool of poll workers quiesces without epoll_ctl. */
+	unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
 			 MHD_USE_ERROR_LOG;
 	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, a,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,

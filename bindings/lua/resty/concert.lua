@@ -104,6 +104,23 @@ local function now_ms()
     return os.time() * 1000
 end
 
+-- Genuine tokens already verified, per secret: token -> claims table. A
+-- client sends the same token with every request, and the claims are a
+-- pure function of token and secret, so only expiry is judged again. Forged
+-- tokens are never cached (a flood of them cannot fill the cache), and a
+-- full cache starts over rather than grow.
+local CACHE_MAX = 10000
+local caches = {}
+
+local function cached_claims(secret)
+    local cache = caches[secret]
+    if not cache or cache.n >= CACHE_MAX then
+        cache = { n = 0, tokens = {} }
+        caches[secret] = cache
+    end
+    return cache
+end
+
 --- Verifies a queue token locally (signature, concert, expiry; no storage).
 -- opts: secret or secret_file, concert_id (0 or nil: any concert), now (ms;
 -- default ngx.now() or os.time()). Returns a claims table
@@ -111,6 +128,7 @@ end
 -- or nil, reason: "missing", "forged" (malformed, truncated, tampered or
 -- another secret), "foreign" (another concert), "expired", "not_active"
 -- (still WAITING); the claims come third when the signature is valid.
+-- The claims table may be shared with later calls: treat it as read-only.
 function M.verify(token, opts)
     if not lib then
         local ok, err = M.init()
@@ -135,23 +153,39 @@ function M.verify(token, opts)
             error("resty.concert: no secret: " .. tostring(err), 2)
         end
     end
-    -- concert_id 0: the library checks signature and time only; the
-    -- concert is compared here so that "foreign" can be told from "forged".
-    local rc = lib.concert_token_verify(claims, token, #token, secret, #secret, 0,
-        opts.now or now_ms())
-    -- The claims are written only when the signature is valid: read them
-    -- for these three codes and no other.
-    if rc ~= 0 and rc ~= CONCERT_EEXPIRED and rc ~= CONCERT_ENOT_ACTIVE then
-        return nil, "forged"
+    local now = opts.now or now_ms()
+    local cache = cached_claims(secret)
+    local result = cache.tokens[token]
+    local rc
+    if result then
+        -- As concert_token_verify judges it: expired at active_until.
+        if result.kind ~= "ACTIVE" then
+            rc = CONCERT_ENOT_ACTIVE
+        elseif result.active_until <= now then
+            rc = CONCERT_EEXPIRED
+        else
+            rc = 0
+        end
+    else
+        -- concert_id 0: the library checks signature and time only; the
+        -- concert is compared here so that "foreign" can be told from "forged".
+        rc = lib.concert_token_verify(claims, token, #token, secret, #secret, 0, now)
+        -- The claims are written only when the signature is valid: read them
+        -- for these three codes and no other.
+        if rc ~= 0 and rc ~= CONCERT_EEXPIRED and rc ~= CONCERT_ENOT_ACTIVE then
+            return nil, "forged"
+        end
+        result = {
+            token_id = tonumber(claims.token_id),
+            concert_id = tonumber(claims.concert_id),
+            user_id = ffi.string(claims.user_id),
+            issued_at = tonumber(claims.issued_at),
+            active_until = tonumber(claims.active_until),
+            kind = claims.kind == 2 and "ACTIVE" or "WAITING",
+        }
+        cache.tokens[token] = result
+        cache.n = cache.n + 1
     end
-    local result = {
-        token_id = tonumber(claims.token_id),
-        concert_id = tonumber(claims.concert_id),
-        user_id = ffi.string(claims.user_id),
-        issued_at = tonumber(claims.issued_at),
-        active_until = tonumber(claims.active_until),
-        kind = claims.kind == 2 and "ACTIVE" or "WAITING",
-    }
     local want = opts.concert_id
     if want and want ~= 0 and result.concert_id ~= want then
         return nil, "foreign", result
