@@ -113,8 +113,8 @@ CONCERT_EXTERN(int) concert_engine_health(concert_engine *engine);
 CONCERT_EXTERN(int) concert_engine_sweep(concert_engine *engine, uint64_t *out_swept);
 
 /**
- * Compacts a durable store: writes a snapshot and starts a new journal.
- * A no-op for backends that need none.
+ * Compacts the durable memory store and queue: each writes a snapshot and
+ * starts a new journal. A no-op for backends that need none.
  */
 CONCERT_EXTERN(int) concert_engine_compact(concert_engine *engine);
 

@@ -256,7 +256,10 @@ int concert_engine_compact(concert_engine *e)
 	engine_begin();
 	if (!e)
 		return concert_sys_error(CONCERT_EINVAL, "engine is NULL");
-	return e->store->compact ? e->store->compact(e->store_ctx) : 0;
+	int rc = e->store->compact ? e->store->compact(e->store_ctx) : 0;
+	if (rc == 0 && e->queue->compact)
+		rc = e->queue->compact(e->queue_ctx);
+	return rc;
 }
 
 int concert_engine_audit(concert_engine *e, concert_audit **out)

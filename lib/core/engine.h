@@ -80,7 +80,5 @@ int token_claims(concert_engine *e, concert_token_claims *claims, const char *to
 int token_active(concert_engine *e, concert_token_claims *claims, const char *token,
 	int64_t concert_id, concert_time now);
 
-/* Admissions per 1000 s measured for a concert (queue.c). */
-uint64_t engine_admission_rate(concert_engine *e, int64_t concert_id, uint64_t admitted_total);
 
 #endif

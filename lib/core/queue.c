@@ -21,7 +21,7 @@ const char *concert_queue_state_name(int state)
  * backend's admitted_total (which every engine sharing the backend sees),
  * smoothed; before any sample, the policy's own rate. Never 0.
  */
-uint64_t engine_admission_rate(concert_engine *e, int64_t concert_id, uint64_t admitted_total)
+static uint64_t admission_rate(concert_engine *e, int64_t concert_id, uint64_t admitted_total)
 {
 	rate_slot *slot = &e->rates[(uint64_t)concert_id % RATE_SLOTS];
 	concert_time now = concert_engine_now(e);
@@ -89,7 +89,7 @@ static int status_from_entry(concert_engine *e, concert_queue_status **out,
 	memcpy(st->user_id, entry->user_id, sizeof(st->user_id));
 	if (entry->state == CONCERT_QUEUE_WAITING) {
 		st->position = entry->position;
-		uint64_t rate = engine_admission_rate(e, entry->concert_id, entry->admitted_total);
+		uint64_t rate = admission_rate(e, entry->concert_id, entry->admitted_total);
 		st->estimated_wait_seconds = (int64_t)(((uint64_t)entry->position * 1000 + rate - 1) / rate);
 	}
 	int same = presented && (st->state == CONCERT_QUEUE_ACTIVE

@@ -14,7 +14,14 @@
 
 #include <cmocka.h>
 
+#include <ftw.h>
+#include <unistd.h>
+
 #include "concert.h"
+#include "concert/sys/store.h"
+#include "concert/sys/queue.h"
+#include "concert/sys/lock.h"
+#include "core/internal.h"
 
 #define T0 1700000000000LL
 #define HOUR (3600 * 1000LL)
@@ -394,6 +401,123 @@ static void test_queue_positions_and_leave(void **state)
 	concert_free(w2);
 }
 
+/* --- backend registration: a call-counting store over the memory one --- */
+
+static concert_store_backend counting_store;
+static int counting_holds;
+
+static int counting_open(void **out_ctx, const char *uri, const concert_backend_env *env)
+{
+	assert_string_equal(uri, "counting:");
+	return concert_memory_store_backend.open(out_ctx, "memory:", env);
+}
+
+static int counting_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req)
+{
+	counting_holds++;
+	return concert_memory_store_backend.hold_seats(ctx, out, req);
+}
+
+static void test_backend_registration(void **state)
+{
+	(void)state;
+	concert_store_backend bad = concert_memory_store_backend;
+	bad.version = 99;
+	assert_int_equal(concert_sys_store_register(&bad), CONCERT_EVERSION);
+	bad = concert_memory_store_backend;
+	bad.scheme = "broken";
+	bad.pay = NULL;
+	assert_int_equal(concert_sys_store_register(&bad), CONCERT_EINVAL);
+	assert_int_equal(concert_sys_store_register(NULL), CONCERT_EINVAL);
+	assert_int_equal(concert_sys_store_register(&concert_memory_store_backend), CONCERT_EEXISTS);
+	concert_queue_backend bad_queue = concert_memory_queue_backend;
+	bad_queue.scheme = "";
+	assert_int_equal(concert_sys_queue_register(&bad_queue), CONCERT_EINVAL);
+	concert_lock_backend bad_lock = { 2, "x", NULL, NULL, NULL, NULL, NULL };
+	assert_int_equal(concert_sys_lock_register(&bad_lock), CONCERT_EVERSION);
+	bad_lock.version = CONCERT_LOCK_BACKEND_VERSION;
+	assert_int_equal(concert_sys_lock_register(&bad_lock), CONCERT_EINVAL);
+
+	/* A third-party store: the engine finds it by scheme and calls it. */
+	counting_store = concert_memory_store_backend;
+	counting_store.scheme = "counting";
+	counting_store.open = counting_open;
+	counting_store.hold_seats = counting_hold_seats;
+	assert_int_equal(concert_sys_store_register(&counting_store), 0);
+	assert_int_equal(concert_sys_store_register(&counting_store), CONCERT_EEXISTS);
+
+	fixture f = { .now = T0 };
+	concert_options opts = CONCERT_OPTIONS_INIT;
+	opts.store = "counting:";
+	opts.queue = "memory:";
+	opts.clock = fixture_clock;
+	opts.clock_ctx = &f;
+	assert_int_equal(concert_engine_open(&f.engine, &opts), 0);
+	assert_int_equal(concert_concert_add(f.engine, &f.concert_id, "Counted", T0, T0 + HOUR), 0);
+	assert_int_equal(concert_schedule_add(f.engine, &f.schedule_id, f.concert_id, T0, "Hall"), 0);
+	concert_seat_spec seat = { 1, 100, "R" };
+	assert_int_equal(concert_seats_add(f.engine, f.schedule_id, &seat, 1), 0);
+	char token[CONCERT_TOKEN_MAX + 1];
+	enter(&f, "counted", token, CONCERT_QUEUE_ACTIVE);
+	int32_t seats[] = { 1 };
+	assert_int_equal(concert_hold_seats(f.engine, NULL, token, f.schedule_id, seats, 1), 0);
+	assert_int_equal(concert_hold_seats(f.engine, NULL, token, f.schedule_id, seats, 1),
+			 CONCERT_ESEAT_UNAVAILABLE);
+	assert_int_equal(counting_holds, 2);
+	/* Bad input never reaches the backend. */
+	assert_int_equal(concert_hold_seats(f.engine, NULL, token, f.schedule_id, seats, 0), CONCERT_EINVAL);
+	assert_int_equal(counting_holds, 2);
+	concert_engine_close(f.engine);
+}
+
+/* --- compaction of both durable journals ------------------------------ */
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void test_compact_store_and_queue(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/concert-engine-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char uri[64], path[128];
+	snprintf(uri, sizeof(uri), "memory:%s?fsync=off", dir);
+	fixture f = { .now = T0 };
+	concert_options opts = CONCERT_OPTIONS_INIT;
+	opts.store = uri;
+	opts.clock = fixture_clock;
+	opts.clock_ctx = &f;
+	static const unsigned char secret[] = "compact";
+	opts.secret = secret;
+	opts.secret_len = sizeof(secret) - 1;
+	assert_int_equal(concert_engine_open(&f.engine, &opts), 0);
+	assert_int_equal(concert_concert_add(f.engine, &f.concert_id, "Kept", T0, T0 + HOUR), 0);
+	char token[CONCERT_TOKEN_MAX + 1];
+	enter(&f, "kept", token, CONCERT_QUEUE_ACTIVE);
+	assert_int_equal(concert_engine_compact(f.engine), 0);
+	concert_engine_close(f.engine);
+
+	snprintf(path, sizeof(path), "%s/store.1.snapshot", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/queue.1.snapshot", dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* Reopened from the snapshots: the concert and the ACTIVE token are there. */
+	assert_int_equal(concert_engine_open(&f.engine, &opts), 0);
+	concert_concert *c;
+	assert_int_equal(concert_concert_get(f.engine, &c, f.concert_id), 0);
+	assert_string_equal(c->title, "Kept");
+	concert_free(c);
+	assert_int_equal(concert_queue_validate(f.engine, NULL, token, f.concert_id), 0);
+	concert_engine_close(f.engine);
+	assert_int_equal(nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +530,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_by_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_count_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_positions_and_leave, setup, teardown),
+		cmocka_unit_test(test_backend_registration),
+		cmocka_unit_test(test_compact_store_and_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

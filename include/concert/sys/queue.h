@@ -69,6 +69,8 @@ typedef struct concert_queue_backend {
 	 */
 	int (*counts)(void *ctx, int64_t concert_id, concert_time now, uint64_t *out_waiting,
 		uint64_t *out_active);
+	/** Optional: snapshot + new journal (as concert_store_backend.compact). */
+	int (*compact)(void *ctx);
 } concert_queue_backend;
 
 /** Registers a queue backend; same rules as concert_sys_store_register. */

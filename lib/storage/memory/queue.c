@@ -663,4 +663,5 @@ const concert_queue_backend concert_memory_queue_backend = {
 	.admit = queue_admit,
 	.sweep = queue_sweep,
 	.counts = queue_counts,
+	.compact = memory_queue_compact,
 };
