@@ -18,6 +18,7 @@ typedef struct rate_slot {
 } rate_slot;
 
 #define RATE_SLOTS 64
+#define KNOWN_CONCERT_SLOTS 256
 
 struct concert_engine {
 	uint64_t serial;                  /* unique per open engine in this process */
@@ -39,6 +40,9 @@ struct concert_engine {
 	char *lock_uri;
 
 	_Atomic uint64_t stats[CONCERT_OP_COUNT][CONCERT_ERROR_COUNT];
+	/* Concert ids seen to exist (concerts are never deleted): queue enter
+	 * skips the store for them. Direct-mapped; a slot holds one id. */
+	_Atomic int64_t known_concerts[KNOWN_CONCERT_SLOTS];
 	rate_slot rates[RATE_SLOTS];
 };
 

@@ -203,19 +203,31 @@ int token_active(concert_engine *e, concert_token_claims *claims, const char *to
 	}
 }
 
+/* CONCERT_ENOTFOUND unless the concert exists; asks the store only once per id. */
+static int concert_exists(concert_engine *e, int64_t concert_id)
+{
+	_Atomic int64_t *slot = &e->known_concerts[(uint64_t)concert_id % KNOWN_CONCERT_SLOTS];
+	if (atomic_load_explicit(slot, memory_order_relaxed) == concert_id)
+		return 0;
+	concert_concert *concert = NULL;
+	int rc = e->store->concert_get(e->store_ctx, &concert, concert_id);
+	concert_free(concert);
+	if (rc == 0)
+		atomic_store_explicit(slot, concert_id, memory_order_relaxed);
+	return rc;
+}
+
 int concert_queue_enter(concert_engine *e, concert_queue_status **out, const char *user_id,
 			int64_t concert_id)
 {
 	REQUIRE_ENGINE(e, out);
 	*out = NULL;
 	concert_queue_entry entry;
-	concert_concert *concert = NULL;
 	int rc = check_user_id(user_id);
 	if (rc == 0)
 		rc = check_id(concert_id, "concert_id");
 	if (rc == 0)
-		rc = e->store->concert_get(e->store_ctx, &concert, concert_id);
-	concert_free(concert);
+		rc = concert_exists(e, concert_id);
 	if (rc == 0)
 		rc = e->queue->enter(e->queue_ctx, &entry, user_id, concert_id, &e->queue_policy,
 				     concert_engine_now(e));

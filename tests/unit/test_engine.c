@@ -404,7 +404,13 @@ static void test_queue_positions_and_leave(void **state)
 /* --- backend registration: a call-counting store over the memory one --- */
 
 static concert_store_backend counting_store;
-static int counting_holds;
+static int counting_holds, counting_concert_gets;
+
+static int counting_concert_get(void *ctx, concert_concert **out, int64_t concert_id)
+{
+	counting_concert_gets++;
+	return concert_memory_store_backend.concert_get(ctx, out, concert_id);
+}
 
 static int counting_open(void **out_ctx, const char *uri, const concert_backend_env *env)
 {
@@ -443,6 +449,7 @@ static void test_backend_registration(void **state)
 	counting_store.scheme = "counting";
 	counting_store.open = counting_open;
 	counting_store.hold_seats = counting_hold_seats;
+	counting_store.concert_get = counting_concert_get;
 	assert_int_equal(concert_sys_store_register(&counting_store), 0);
 	assert_int_equal(concert_sys_store_register(&counting_store), CONCERT_EEXISTS);
 
@@ -467,6 +474,21 @@ static void test_backend_registration(void **state)
 	/* Bad input never reaches the backend. */
 	assert_int_equal(concert_hold_seats(f.engine, NULL, token, f.schedule_id, seats, 0), CONCERT_EINVAL);
 	assert_int_equal(counting_holds, 2);
+
+	/* A concert known to exist is not looked up again on every enter;
+	 * an unknown one is asked each time and never remembered. */
+	int gets = counting_concert_gets;
+	concert_queue_status *st;
+	for (int i = 0; i < 3; i++) {
+		char user[16];
+		snprintf(user, sizeof(user), "more-%d", i);
+		assert_int_equal(concert_queue_enter(f.engine, &st, user, f.concert_id), 0);
+		concert_free(st);
+	}
+	assert_int_equal(counting_concert_gets, gets);
+	assert_int_equal(concert_queue_enter(f.engine, &st, "x", f.concert_id + 256), CONCERT_ENOTFOUND);
+	assert_int_equal(concert_queue_enter(f.engine, &st, "x", f.concert_id + 256), CONCERT_ENOTFOUND);
+	assert_int_equal(counting_concert_gets, gets + 2);
 	concert_engine_close(f.engine);
 }
 
