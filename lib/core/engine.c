@@ -188,6 +188,12 @@ concert_time concert_engine_now(concert_engine *e)
 	return e ? e->env.clock(e->env.clock_ctx) : 0;
 }
 
+void engine_log(concert_engine *e, int level, const char *message)
+{
+	if (level <= e->opts.log_level)
+		e->opts.log(e->opts.log_ctx, level, message);
+}
+
 int engine_finish(concert_engine *e, concert_op op, int rc)
 {
 	int index = (rc <= 0 && rc > -CONCERT_ERROR_COUNT) ? -rc : -CONCERT_EINTERNAL;
@@ -196,8 +202,8 @@ int engine_finish(concert_engine *e, concert_op op, int rc)
 	else if (concert_error_last()->code != rc)
 		concert_sys_error(rc, NULL);
 	atomic_fetch_add_explicit(&e->stats[op][index], 1, memory_order_relaxed);
-	if (rc < 0 && e->opts.log_level >= CONCERT_LOG_DEBUG)
-		e->opts.log(e->opts.log_ctx, CONCERT_LOG_DEBUG, concert_error_last()->message);
+	if (rc < 0)
+		engine_log(e, CONCERT_LOG_DEBUG, concert_error_last()->message);
 	return rc;
 }
 

@@ -60,6 +60,9 @@ static inline void engine_begin(void)
 			return concert_sys_error(CONCERT_EINVAL, "engine or out is NULL"); \
 	} while (0)
 
+/* Hands `message` to the host's log callback unless level is above log_level. */
+void engine_log(concert_engine *e, int level, const char *message);
+
 /* Ends a public call: counts it and makes sure the last error describes rc. */
 int engine_finish(concert_engine *e, concert_op op, int rc);
 

@@ -43,7 +43,7 @@ static int lock_seats(concert_engine *e, int64_t schedule_id, const int32_t *sea
 		snprintf(value + 2 * i, 3, "%02x", nonce[i]);
 	int rc = e->lock->acquire(e->lock_ctx, schedule_id, seats, count, value, e->opts.hold_ttl);
 	if (rc == CONCERT_EUNAVAILABLE) {
-		e->opts.log(e->opts.log_ctx, CONCERT_LOG_WARN, concert_error_last()->message);
+		engine_log(e, CONCERT_LOG_WARN, concert_error_last()->message);
 		concert_error_clear();
 		return 0;
 	}
@@ -59,7 +59,7 @@ static void unlock_seats(concert_engine *e, int64_t schedule_id, const int32_t *
 	char message[256];
 	concert_sys_strlcpy(message, saved.message, sizeof(message));
 	if (e->lock->release(e->lock_ctx, schedule_id, seats, count, value) < 0)
-		e->opts.log(e->opts.log_ctx, CONCERT_LOG_WARN, concert_error_last()->message);
+		engine_log(e, CONCERT_LOG_WARN, concert_error_last()->message);
 	/* The caller's outcome, conflicts included, is what the host must see. */
 	if (saved.code == CONCERT_ESEAT_UNAVAILABLE)
 		concert_sys_error_conflicts(saved.conflicts, saved.conflict_count);

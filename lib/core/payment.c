@@ -47,10 +47,11 @@ int concert_pay(concert_engine *e, concert_payment **out, const char *token, int
 	if (rc == 0) {
 		rc = e->store->pay(e->store_ctx, &payment, &req);
 		/* The hold is consumed whatever happens here; a token left ACTIVE by
-		 * a failed update only lives until active_ttl. */
+		 * a failed update only lives until active_ttl, so the payment stands
+		 * and the operator hears of it. */
 		if (rc == 0 && e->queue->complete(e->queue_ctx, claims.concert_id, claims.token_id,
 						  req.now) < 0)
-			concert_error_clear();
+			engine_log(e, CONCERT_LOG_WARN, concert_error_last()->message);
 	} else if (rc == CONCERT_EEXPIRED && idem_key) {
 		char why[256];
 		concert_sys_strlcpy(why, concert_error_last()->message, sizeof(why));

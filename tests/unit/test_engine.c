@@ -401,6 +401,41 @@ static void test_queue_positions_and_leave(void **state)
 	concert_free(w2);
 }
 
+/* --- the log callback honours log_level ------------------------------ */
+
+static int log_lines, log_worst;
+
+static void count_log(void *ctx, int level, const char *message)
+{
+	(void)ctx;
+	assert_non_null(message);
+	log_lines++;
+	if (level > log_worst)
+		log_worst = level;
+}
+
+static void test_log_level(void **state)
+{
+	(void)state;
+	for (int level = CONCERT_LOG_ERROR; level <= CONCERT_LOG_DEBUG; level += CONCERT_LOG_DEBUG) {
+		concert_options opts = CONCERT_OPTIONS_INIT;
+		concert_engine *e;
+		opts.log = count_log;
+		opts.log_level = level;
+		log_lines = log_worst = 0;
+		assert_int_equal(concert_engine_open(&e, &opts), 0);
+		/* A refused call is reported at DEBUG level. */
+		assert_int_equal(concert_wallet_charge(e, NULL, "u", -1, NULL), CONCERT_EINVAL);
+		concert_engine_close(e);
+		if (level == CONCERT_LOG_ERROR) {
+			assert_int_equal(log_lines, 0);
+		} else {
+			assert_int_equal(log_lines, 1);
+			assert_int_equal(log_worst, CONCERT_LOG_DEBUG);
+		}
+	}
+}
+
 /* --- backend registration: a call-counting store over the memory one --- */
 
 static concert_store_backend counting_store;
@@ -552,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry_by_clock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_count_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_positions_and_leave, setup, teardown),
+		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_backend_registration),
 		cmocka_unit_test(test_compact_store_and_queue),
 	};
