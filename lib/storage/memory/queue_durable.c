@@ -12,9 +12,9 @@
  * shows a user entering again while an older token of theirs is live, the
  * older one had expired without a durable hint and is ended then.
  *
- * Snapshots hold the live tokens only (ended tokens are forgotten by a
- * compaction), each concert's seq and admitted_total, and the token id
- * counter so that ids are never reused.
+ * Snapshots hold the live tokens, the ended ones still remembered (so a
+ * compaction changes no answer), each concert's seq and admitted_total, and
+ * the token id counter so that ids are never reused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,12 +268,33 @@ static void snapshot_token(snapshot_state *s, const memq_concert *c, const memq_
 	snapshot_put(s, &r);
 }
 
-/* ACTIVE tokens first, then WAITING ones in queue order, as replay expects. */
+/*
+ * An ended token still remembered (status answers DONE or EXPIRED until
+ * retention passes): a compaction must not change that answer, so it is
+ * written as an ACTIVE token followed by the record that ended it.
+ */
+static void snapshot_ended_token(snapshot_state *s, const memq_concert *c, const memq_token *t)
+{
+	queue_record r = { .type = QUEUE_RECORD_TOKEN, .token_id = t->id, .concert_id = c->id,
+		.seq = t->seq, .state = CONCERT_QUEUE_ACTIVE, .issued_at = t->issued_at,
+		.expires_at = t->expires_at, .wait_idle_ttl = c->wait_idle_ttl };
+	memcpy(r.user_id, t->user_id, sizeof(r.user_id));
+	snapshot_put(s, &r);
+	queue_record end = { .type = t->state == CONCERT_QUEUE_DONE ? QUEUE_RECORD_DONE
+								    : QUEUE_RECORD_EXPIRE,
+		.token_id = t->id, .concert_id = c->id, .at = t->ended_at };
+	snapshot_put(s, &end);
+}
+
+/* Ended tokens first, then ACTIVE ones, then WAITING ones in queue order, as
+ * replay expects. */
 static void snapshot_concert(snapshot_state *s, const memq_concert *c)
 {
 	queue_record r = { .type = QUEUE_RECORD_CONCERT, .concert_id = c->id, .seq = c->last_seq,
 		.counter = c->admitted_total };
 	snapshot_put(s, &r);
+	for (const memq_link *l = c->ended.next; l != &c->ended; l = l->next)
+		snapshot_ended_token(s, c, (const memq_token *)l);
 	for (const memq_link *l = c->active.next; l != &c->active; l = l->next)
 		snapshot_token(s, c, (const memq_token *)l);
 	for (uint32_t slot = memq_rank_next(&c->rank, 0); slot != UINT32_MAX;
