@@ -1,6 +1,7 @@
 /*
  * The engine handle: options, backends, statistics, maintenance.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -120,9 +121,13 @@ int concert_engine_open(concert_engine **out, const concert_options *opts)
 	if (opts->version != CONCERT_OPTIONS_VERSION)
 		return concert_sys_errorf(CONCERT_EVERSION, "options version %u not supported", opts->version);
 
-	concert_engine *e = calloc(1, sizeof(*e));
+	/* The counters' stripes are cache-line aligned: so must the engine be. */
+	size_t size = (sizeof(concert_engine) + _Alignof(concert_engine) - 1) /
+		      _Alignof(concert_engine) * _Alignof(concert_engine);
+	concert_engine *e = aligned_alloc(_Alignof(concert_engine), size);
 	if (!e)
 		return concert_sys_error(CONCERT_ENOMEM, NULL);
+	memset(e, 0, size);
 	static _Atomic uint64_t serials;
 	e->serial = atomic_fetch_add(&serials, 1) + 1;
 	e->opts = *opts;
@@ -194,6 +199,16 @@ void engine_log(concert_engine *e, int level, const char *message)
 		e->opts.log(e->opts.log_ctx, level, message);
 }
 
+/* The calling thread's stripe of the counters, handed out round-robin. */
+static unsigned stat_stripe(void)
+{
+	static _Atomic unsigned next_stripe;
+	static _Thread_local unsigned stripe = UINT_MAX;
+	if (stripe == UINT_MAX)
+		stripe = atomic_fetch_add_explicit(&next_stripe, 1, memory_order_relaxed) % STAT_STRIPES;
+	return stripe;
+}
+
 int engine_finish(concert_engine *e, concert_op op, int rc)
 {
 	int index = (rc <= 0 && rc > -CONCERT_ERROR_COUNT) ? -rc : -CONCERT_EINTERNAL;
@@ -201,7 +216,7 @@ int engine_finish(concert_engine *e, concert_op op, int rc)
 		concert_error_clear();
 	else if (concert_error_last()->code != rc)
 		concert_sys_error(rc, NULL);
-	atomic_fetch_add_explicit(&e->stats[op][index], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&e->stats[stat_stripe()].count[op][index], 1, memory_order_relaxed);
 	if (rc < 0)
 		engine_log(e, CONCERT_LOG_DEBUG, concert_error_last()->message);
 	return rc;
@@ -211,7 +226,10 @@ uint64_t concert_engine_stat(concert_engine *e, int op, int code)
 {
 	if (!e || op < 0 || op >= CONCERT_OP_COUNT || code > 0 || code <= -CONCERT_ERROR_COUNT)
 		return 0;
-	return atomic_load_explicit(&e->stats[op][-code], memory_order_relaxed);
+	uint64_t total = 0;
+	for (int s = 0; s < STAT_STRIPES; s++)
+		total += atomic_load_explicit(&e->stats[s].count[op][-code], memory_order_relaxed);
+	return total;
 }
 
 const char *concert_op_name(int op)

@@ -19,6 +19,7 @@ typedef struct rate_slot {
 
 #define RATE_SLOTS 64
 #define KNOWN_CONCERT_SLOTS 256
+#define STAT_STRIPES 8
 
 struct concert_engine {
 	uint64_t serial;                  /* unique per open engine in this process */
@@ -39,7 +40,11 @@ struct concert_engine {
 	void *lock_ctx;
 	char *lock_uri;
 
-	_Atomic uint64_t stats[CONCERT_OP_COUNT][CONCERT_ERROR_COUNT];
+	/* Call counters, one stripe per thread slot so that threads do not
+	 * share the cache lines they write on every call; summed on read. */
+	struct {
+		_Alignas(64) _Atomic uint64_t count[CONCERT_OP_COUNT][CONCERT_ERROR_COUNT];
+	} stats[STAT_STRIPES];
 	/* Concert ids seen to exist (concerts are never deleted): queue enter
 	 * skips the store for them. Direct-mapped; a slot holds one id. */
 	_Atomic int64_t known_concerts[KNOWN_CONCERT_SLOTS];
