@@ -1,13 +1,14 @@
 /*
  * bench_memory: throughput of the memory backend through the public API.
  *
- *   bench_memory [--quick] [--json FILE] [--dir DIR]
+ *   bench_memory [--quick] [--json FILE] [--dir DIR] [--only OP]
  *
  * Runs, for the ephemeral store and for the durable one under each fsync
  * policy: hold+release pairs, pays, queue enters, and queue status look-ups
  * with 1,000,000 users waiting, at 1 and 2 threads (each thread on its own
  * schedule and users), plus 16 threads paying concurrently (group commit).
- * Prints a table and writes the figures as JSON.
+ * Prints a table and writes the figures as JSON. --only runs just the
+ * operations whose name contains OP (e.g. "enter", "group"), for profiling.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -256,6 +257,12 @@ static double measure(const bench_config *cfg, bench_kind kind, int threads, lon
 
 static FILE *json;
 static int json_first = 1;
+static const char *only;
+
+static int selected(const char *op)
+{
+	return !only || strstr(op, only);
+}
 
 static void report(const char *store, const char *op, int threads, double ops_per_s, double ratio)
 {
@@ -276,7 +283,7 @@ static void report(const char *store, const char *op, int threads, double ops_pe
 static void run_suite(const bench_config *cfg, int with_queue)
 {
 	for (int k = 0; k < KIND_COUNT; k++) {
-		if (!with_queue && (k == ENTER || k == STATUS))
+		if ((!with_queue && (k == ENTER || k == STATUS)) || !selected(kind_names[k]))
 			continue;
 		long ops = cfg->ops;
 		if (k == PAY && ops > 200000)
@@ -295,6 +302,21 @@ static char *durable_uri(const char *dir, const char *policy, int n)
 	return uri;
 }
 
+/* Group commit: 16 threads paying under fsync=always vs one thread. */
+static void run_group_commit(const char *dir, int run, int quick)
+{
+	char *uri = durable_uri(dir, "always", run);
+	bench_config always = { uri, "memory fsync=always", quick ? 200 : 1000, 0 };
+	double one = measure(&always, PAY, 1, always.ops);
+	free(uri);
+	uri = durable_uri(dir, "always", run + 1);
+	always.store = uri;
+	double sixteen = measure(&always, PAY, 16, always.ops);
+	report("memory fsync=always", "pay (group)", 1, one, 0);
+	report("memory fsync=always", "pay (group)", 16, sixteen, sixteen / one);
+	free(uri);
+}
+
 int main(int argc, char **argv)
 {
 	int quick = 0;
@@ -307,8 +329,10 @@ int main(int argc, char **argv)
 			json_path = argv[++i];
 		else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc)
 			dir = argv[++i];
+		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--quick] [--json FILE] [--dir DIR]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--quick] [--json FILE] [--dir DIR] [--only OP]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -338,18 +362,8 @@ int main(int argc, char **argv)
 		free(uri);
 	}
 
-	/* Group commit: 16 threads paying under fsync=always vs one thread. */
-	char *uri = durable_uri(dir, "always", run++);
-	bench_config always = { uri, "memory fsync=always", quick ? 200 : 1000, 0 };
-	double one = measure(&always, PAY, 1, always.ops);
-	free(uri);
-	uri = durable_uri(dir, "always", run++);
-	always.store = uri;
-	double sixteen = measure(&always, PAY, 16, always.ops);
-	report("memory fsync=always", "pay (group)", 1, one, 0);
-	report("memory fsync=always", "pay (group)", 16, sixteen, sixteen / one);
-	free(uri);
-
+	if (selected("pay (group)"))
+		run_group_commit(dir, run, quick);
 	if (json) {
 		fprintf(json, "\n]}\n");
 		fclose(json);
