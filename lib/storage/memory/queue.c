@@ -158,7 +158,7 @@ int memq_token_alloc(memq_concert *c, memq_token **out, int64_t id, int64_t seq,
 		rc = memq_rank_reserve(&c->rank);
 	if (rc < 0)
 		return rc;
-	memq_token *t = calloc(1, sizeof(*t));
+	memq_token *t = calloc(1, sizeof(*t) + user_len + 1);
 	if (!t)
 		return concert_sys_error(CONCERT_ENOMEM, NULL);
 	t->id = id;
@@ -356,7 +356,7 @@ static void entry_fill(concert_queue_entry *out, const memq_concert *c, const me
 	out->issued_at = t->issued_at;
 	out->expires_at = t->expires_at;
 	out->admitted_total = c->admitted_total;
-	memcpy(out->user_id, t->user_id, sizeof(out->user_id));
+	memcpy(out->user_id, t->user_id, t->user_len + 1u);
 }
 
 /* Commits what the call journaled, after its locks are released. */
@@ -376,6 +376,7 @@ static int enter_new(memory_queue *q, memq_concert *c, memq_token **out, const c
 		     uint64_t *commit)
 {
 	int64_t id = atomic_fetch_add_explicit(&q->next_token_id, 1, memory_order_relaxed);
+	memq_map_prefetch(&c->by_id, memq_hash_id(id));
 	memq_token *t = NULL;
 	int rc = memq_token_alloc(c, &t, id, c->last_seq + 1, user_id, len, hash, now,
 				  now + policy->wait_idle_ttl);
@@ -414,6 +415,7 @@ static int queue_enter(void *ctx, concert_queue_entry *out, const char *user_id,
 		return rc;
 	uint64_t hash = memq_hash_user(q->hash_seed, user_id, len), commit = 0;
 	pthread_mutex_lock(&c->lock);
+	memq_map_prefetch(&c->by_user, hash);
 	policy_seen(c, policy);
 	expire_due(q, c, now);
 	int created = 0;

@@ -33,7 +33,7 @@ typedef struct memq_token {
 	uint32_t slot;             /* WAITING: its slot in the concert's rank */
 	uint8_t state;             /* concert_queue_state */
 	uint8_t user_len;
-	char user_id[CONCERT_USER_ID_MAX + 1];   /* NUL-padded */
+	char user_id[];            /* user_len bytes and a NUL: most ids are short */
 } memq_token;
 
 /* Open addressing, linear probing, backward-shift deletion. */
@@ -127,6 +127,16 @@ int memq_map_reserve(memq_map *m);
 /* Inserts a token known to be absent after memq_map_reserve succeeded. */
 void memq_map_insert(memq_map *m, uint64_t hash, memq_token *token);
 void memq_map_remove(memq_map *m, uint64_t hash, const memq_token *token);
+
+/*
+ * Starts loading the slot a look-up or insert of `hash` will probe first: a
+ * big table's slot is a cache miss, and the caller has other work to do
+ * meanwhile. Under the concert lock (the table may be replaced otherwise).
+ */
+static inline void memq_map_prefetch(const memq_map *m, uint64_t hash)
+{
+	__builtin_prefetch(&m->slots[hash & m->mask]);
+}
 
 int memq_rank_init(memq_rank *r);
 void memq_rank_free(memq_rank *r);

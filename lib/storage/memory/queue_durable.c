@@ -264,7 +264,7 @@ static void snapshot_token(snapshot_state *s, const memq_concert *c, const memq_
 	queue_record r = { .type = QUEUE_RECORD_TOKEN, .token_id = t->id, .concert_id = c->id,
 		.seq = t->seq, .state = t->state, .issued_at = t->issued_at,
 		.expires_at = t->expires_at, .wait_idle_ttl = c->wait_idle_ttl };
-	memcpy(r.user_id, t->user_id, sizeof(r.user_id));
+	memcpy(r.user_id, t->user_id, t->user_len);
 	snapshot_put(s, &r);
 }
 
@@ -278,7 +278,7 @@ static void snapshot_ended_token(snapshot_state *s, const memq_concert *c, const
 	queue_record r = { .type = QUEUE_RECORD_TOKEN, .token_id = t->id, .concert_id = c->id,
 		.seq = t->seq, .state = CONCERT_QUEUE_ACTIVE, .issued_at = t->issued_at,
 		.expires_at = t->expires_at, .wait_idle_ttl = c->wait_idle_ttl };
-	memcpy(r.user_id, t->user_id, sizeof(r.user_id));
+	memcpy(r.user_id, t->user_id, t->user_len);
 	snapshot_put(s, &r);
 	queue_record end = { .type = t->state == CONCERT_QUEUE_DONE ? QUEUE_RECORD_DONE
 								    : QUEUE_RECORD_EXPIRE,
