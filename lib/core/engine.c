@@ -98,6 +98,9 @@ static int open_backends(concert_engine *e)
 		e->queue = NULL;
 		return rc;
 	}
+	e->store_checks_tokens = e->store->version >= 2 && e->store->queue_shared &&
+				 e->store->hold_seats_token && e->store->pay_token &&
+				 e->store->queue_shared(e->store_ctx, e->queue, e->queue_ctx) == 1;
 	if (!e->lock_uri)
 		return 0;
 	e->lock = concert_registry_lock(e->lock_uri);

@@ -39,6 +39,9 @@ struct concert_engine {
 	const concert_lock_backend *lock;  /* NULL: no hot-seat filter */
 	void *lock_ctx;
 	char *lock_uri;
+	/* The store checks (and, paying, ends) queue tokens in its own
+	 * transactions: concert_store_backend.queue_shared said so at open. */
+	int store_checks_tokens;
 
 	/* Call counters, one stripe per thread slot so that threads do not
 	 * share the cache lines they write on every call; summed on read. */
@@ -91,6 +94,13 @@ int token_claims(concert_engine *e, concert_token_claims *claims, const char *to
 	concert_time now);
 int token_active(concert_engine *e, concert_token_claims *claims, const char *token,
 	int64_t concert_id, concert_time now);
+
+/*
+ * Returned by the helpers that let the store check the token itself when
+ * the store did not find the token ACTIVE: nothing happened, take the
+ * ordinary path (token_active first), whose answer is the queue's.
+ */
+#define ENGINE_ASK_QUEUE 1
 
 
 #endif

@@ -69,6 +69,45 @@ static void unlock_seats(concert_engine *e, int64_t schedule_id, const int32_t *
 		concert_error_clear();
 }
 
+/*
+ * The store checks the token in the hold's own transaction: one round trip.
+ * ENGINE_ASK_QUEUE when it did not find the token ACTIVE (nothing changed).
+ */
+static int hold_token_in_store(concert_engine *e, concert_hold **hold, concert_hold_request *req,
+			       concert_token_claims *claims, const char *token)
+{
+	int rc = token_claims(e, claims, token, req->now);
+	if (rc < 0)
+		return rc;
+	req->user_id = claims->user_id;
+	req->concert_id = claims->concert_id;
+	rc = e->store->hold_seats_token(e->store_ctx, hold, req, claims->token_id);
+	if (rc != CONCERT_ENOT_ACTIVE)
+		return rc;
+	concert_error_clear();
+	return ENGINE_ASK_QUEUE;
+}
+
+/* The queue checks the token (and may admit it), then the lock filter, then the store. */
+static int hold_token_from_queue(concert_engine *e, concert_hold **hold, concert_hold_request *req,
+				 concert_token_claims *claims, const char *token)
+{
+	int rc = token_active(e, claims, token, 0, req->now);
+	if (rc < 0)
+		return rc;
+	req->user_id = claims->user_id;
+	req->concert_id = claims->concert_id;
+	char lock_value[CONCERT_LOCK_VALUE_MAX + 1];
+	int locked = 0;
+	rc = lock_seats(e, req->schedule_id, req->seat_nos, req->seat_count, lock_value, &locked);
+	if (rc == 0) {
+		rc = e->store->hold_seats(e->store_ctx, hold, req);
+		if (rc < 0 && locked)
+			unlock_seats(e, req->schedule_id, req->seat_nos, req->seat_count, lock_value);
+	}
+	return rc;
+}
+
 int concert_hold_seats(concert_engine *e, concert_hold **out, const char *token,
 		       int64_t schedule_id, const int32_t *seat_nos, size_t count)
 {
@@ -84,20 +123,16 @@ int concert_hold_seats(concert_engine *e, concert_hold **out, const char *token,
 	if (rc == 0)
 		rc = check_seat_nos(seat_nos, count, CONCERT_HOLD_SEATS_MAX, sorted);
 	concert_time now = concert_engine_now(e);
+	concert_hold_request req = { NULL, 0, schedule_id, sorted, count, now,
+		now + e->opts.hold_ttl, e->opts.max_holds_per_user, e->opts.max_seats_per_user };
+	/* A lock filter must be taken only for an ACTIVE token, and its answer
+	 * must not come before the token's: with one, the queue is asked first. */
 	if (rc == 0)
-		rc = token_active(e, &claims, token, 0, now);
-	char lock_value[CONCERT_LOCK_VALUE_MAX + 1];
-	int locked = 0;
-	if (rc == 0)
-		rc = lock_seats(e, schedule_id, sorted, count, lock_value, &locked);
-	if (rc == 0) {
-		concert_hold_request req = { claims.user_id, claims.concert_id, schedule_id, sorted,
-			count, now, now + e->opts.hold_ttl, e->opts.max_holds_per_user,
-			e->opts.max_seats_per_user };
-		rc = e->store->hold_seats(e->store_ctx, &hold, &req);
-		if (rc < 0 && locked)
-			unlock_seats(e, schedule_id, sorted, count, lock_value);
-	}
+		rc = e->store_checks_tokens && !e->lock
+			     ? hold_token_in_store(e, &hold, &req, &claims, token)
+			     : ENGINE_ASK_QUEUE;
+	if (rc == ENGINE_ASK_QUEUE)
+		rc = hold_token_from_queue(e, &hold, &req, &claims, token);
 	if (rc == 0 && out)
 		*out = hold;
 	else

@@ -27,6 +27,54 @@ static int repeat_of_paid_hold(concert_engine *e, concert_payment **payment,
 	return paid ? e->store->pay(e->store_ctx, payment, req) : CONCERT_EEXPIRED;
 }
 
+/*
+ * The store checks the token and marks it DONE in the payment's own
+ * transaction: one round trip, and the token ends with the payment, atomically.
+ * ENGINE_ASK_QUEUE when it did not find the token ACTIVE (nothing changed):
+ * a repeat after the token is DONE, a waiting or expired token.
+ */
+static int pay_token_in_store(concert_engine *e, concert_payment **payment,
+			      concert_pay_request *req, concert_token_claims *claims, const char *token)
+{
+	int rc = token_claims(e, claims, token, req->now);
+	if (rc < 0)
+		return rc;
+	req->user_id = claims->user_id;
+	req->concert_id = claims->concert_id;
+	rc = e->store->pay_token(e->store_ctx, payment, req, claims->token_id);
+	if (rc != CONCERT_ENOT_ACTIVE)
+		return rc;
+	concert_error_clear();
+	return ENGINE_ASK_QUEUE;
+}
+
+/* The queue checks the token, the store pays, the queue marks the token DONE. */
+static int pay_token_from_queue(concert_engine *e, concert_payment **payment,
+				concert_pay_request *req, concert_token_claims *claims,
+				const char *token)
+{
+	int rc = token_active(e, claims, token, 0, req->now);
+	req->user_id = claims->user_id;
+	req->concert_id = claims->concert_id;
+	if (rc == 0) {
+		rc = e->store->pay(e->store_ctx, payment, req);
+		/* The hold is consumed whatever happens here; a token left ACTIVE by
+		 * a failed update only lives until active_ttl, so the payment stands
+		 * and the operator hears of it. */
+		if (rc == 0 && e->queue->complete(e->queue_ctx, claims->concert_id, claims->token_id,
+						  req->now) < 0)
+			engine_log(e, CONCERT_LOG_WARN, concert_error_last()->message);
+	} else if (rc == CONCERT_EEXPIRED && req->idem_key) {
+		char why[256];
+		concert_sys_strlcpy(why, concert_error_last()->message, sizeof(why));
+		if (repeat_of_paid_hold(e, payment, req) == 0)
+			rc = 0;
+		else
+			concert_sys_error(rc, why);
+	}
+	return rc;
+}
+
 int concert_pay(concert_engine *e, concert_payment **out, const char *token, int64_t hold_id,
 		const char *idem_key)
 {
@@ -40,26 +88,12 @@ int concert_pay(concert_engine *e, concert_payment **out, const char *token, int
 	int rc = check_id(hold_id, "hold_id");
 	if (rc == 0)
 		rc = check_idem_key(idem_key);
-	concert_time now = concert_engine_now(e);
+	concert_pay_request req = { NULL, 0, hold_id, idem_key, concert_engine_now(e) };
 	if (rc == 0)
-		rc = token_active(e, &claims, token, 0, now);
-	concert_pay_request req = { claims.user_id, claims.concert_id, hold_id, idem_key, now };
-	if (rc == 0) {
-		rc = e->store->pay(e->store_ctx, &payment, &req);
-		/* The hold is consumed whatever happens here; a token left ACTIVE by
-		 * a failed update only lives until active_ttl, so the payment stands
-		 * and the operator hears of it. */
-		if (rc == 0 && e->queue->complete(e->queue_ctx, claims.concert_id, claims.token_id,
-						  req.now) < 0)
-			engine_log(e, CONCERT_LOG_WARN, concert_error_last()->message);
-	} else if (rc == CONCERT_EEXPIRED && idem_key) {
-		char why[256];
-		concert_sys_strlcpy(why, concert_error_last()->message, sizeof(why));
-		if (repeat_of_paid_hold(e, &payment, &req) == 0)
-			rc = 0;
-		else
-			concert_sys_error(rc, why);
-	}
+		rc = e->store_checks_tokens ? pay_token_in_store(e, &payment, &req, &claims, token)
+					    : ENGINE_ASK_QUEUE;
+	if (rc == ENGINE_ASK_QUEUE)
+		rc = pay_token_from_queue(e, &payment, &req, &claims, token);
 	if (rc == 0 && out)
 		*out = payment;
 	else

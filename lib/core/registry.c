@@ -84,11 +84,15 @@ int concert_sys_store_register(const concert_store_backend *backend)
 {
 	if (!backend)
 		return concert_sys_error(CONCERT_EINVAL, "backend is NULL");
-	if (backend->version != CONCERT_STORE_BACKEND_VERSION)
+	/* Version 2 only appended optional methods: version 1 still works. */
+	if (backend->version < 1 || backend->version > CONCERT_STORE_BACKEND_VERSION)
 		return concert_sys_errorf(CONCERT_EVERSION, "store backend version %u not supported",
 					  backend->version);
 	if (!scheme_ok(backend->scheme) || !store_complete(backend))
 		return concert_sys_error(CONCERT_EINVAL, "store backend lacks a scheme or a required method");
+	if (backend->version >= 2 && backend->queue_shared &&
+	    !(backend->hold_seats_token && backend->pay_token))
+		return concert_sys_error(CONCERT_EINVAL, "queue_shared needs hold_seats_token and pay_token");
 	pthread_mutex_lock(&registry_lock);
 	register_builtins_locked();
 	int rc = register_locked((const void **)stores, &store_count, backend->scheme, backend,

@@ -102,7 +102,7 @@ static int open_store(harness *h)
 		print_error("no store backend for '%s'\n", h->store_uri);
 		return CONCERT_EINVAL;
 	}
-	if (h->store->version != CONCERT_STORE_BACKEND_VERSION) {
+	if (h->store->version < 1 || h->store->version > CONCERT_STORE_BACKEND_VERSION) {
 		print_error("store backend version %u\n", h->store->version);
 		return CONCERT_EVERSION;
 	}

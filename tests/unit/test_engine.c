@@ -527,6 +527,120 @@ static void test_backend_registration(void **state)
 	concert_engine_close(f.engine);
 }
 
+/* --- a store that checks queue tokens itself (store vtable version 2) --- */
+
+static concert_store_backend token_store;
+static int token_holds, token_pays, plain_holds, token_answer_not_active;
+
+static int token_store_open(void **out_ctx, const char *uri, const concert_backend_env *env)
+{
+	assert_string_equal(uri, "tokenstore:");
+	return concert_memory_store_backend.open(out_ctx, "memory:", env);
+}
+
+static int token_store_queue_shared(void *ctx, const concert_queue_backend *queue, void *queue_ctx)
+{
+	(void)ctx;
+	(void)queue_ctx;
+	return queue == &concert_memory_queue_backend;
+}
+
+/* Stands for a store whose check found the token not ACTIVE, or one that
+ * found it ACTIVE (then the memory store does the hold). */
+static int token_store_hold_seats_token(void *ctx, concert_hold **out,
+					const concert_hold_request *req, int64_t token_id)
+{
+	assert_true(token_id > 0);
+	token_holds++;
+	if (token_answer_not_active)
+		return concert_sys_error(CONCERT_ENOT_ACTIVE, "not ACTIVE in the store");
+	return concert_memory_store_backend.hold_seats(ctx, out, req);
+}
+
+static int token_store_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req)
+{
+	plain_holds++;
+	return concert_memory_store_backend.hold_seats(ctx, out, req);
+}
+
+/* Pays without ending the token: the engine must not end it either. */
+static int token_store_pay_token(void *ctx, concert_payment **out, const concert_pay_request *req,
+				 int64_t token_id)
+{
+	assert_true(token_id > 0);
+	token_pays++;
+	return concert_memory_store_backend.pay(ctx, out, req);
+}
+
+static void test_store_checks_tokens(void **state)
+{
+	(void)state;
+	/* Version 1 stores still register; the three version 2 methods go together. */
+	concert_store_backend v1 = concert_memory_store_backend;
+	v1.version = 1;
+	v1.scheme = "version-one";
+	assert_int_equal(concert_sys_store_register(&v1), 0);
+	token_store = concert_memory_store_backend;
+	token_store.scheme = "tokenstore";
+	token_store.open = token_store_open;
+	token_store.queue_shared = token_store_queue_shared;
+	assert_int_equal(concert_sys_store_register(&token_store), CONCERT_EINVAL);
+	token_store.hold_seats = token_store_hold_seats;
+	token_store.hold_seats_token = token_store_hold_seats_token;
+	token_store.pay_token = token_store_pay_token;
+	assert_int_equal(concert_sys_store_register(&token_store), 0);
+
+	fixture f = { .now = T0 };
+	concert_options opts = CONCERT_OPTIONS_INIT;
+	opts.store = "tokenstore:";
+	opts.queue = "memory:";
+	opts.clock = fixture_clock;
+	opts.clock_ctx = &f;
+	opts.max_active = 1;
+	assert_int_equal(concert_engine_open(&f.engine, &opts), 0);
+	assert_int_equal(concert_concert_add(f.engine, &f.concert_id, "Tokens", T0, T0 + HOUR), 0);
+	assert_int_equal(concert_schedule_add(f.engine, &f.schedule_id, f.concert_id, T0, "Hall"), 0);
+	concert_seat_spec seats[] = { { 1, 100, "R" }, { 2, 100, "R" }, { 3, 100, "R" } };
+	assert_int_equal(concert_seats_add(f.engine, f.schedule_id, seats, 3), 0);
+	assert_int_equal(concert_wallet_charge(f.engine, NULL, "first", 1000, NULL), 0);
+	char first[CONCERT_TOKEN_MAX + 1], second[CONCERT_TOKEN_MAX + 1];
+	enter(&f, "first", first, CONCERT_QUEUE_ACTIVE);
+	enter(&f, "second", second, CONCERT_QUEUE_WAITING);
+
+	/* The store checks the token: one store call, the plain one unused. */
+	int32_t seat = 1;
+	concert_hold *hold = NULL;
+	assert_int_equal(concert_hold_seats(f.engine, &hold, first, f.schedule_id, &seat, 1), 0);
+	assert_int_equal(token_holds, 1);
+	assert_int_equal(plain_holds, 0);
+
+	/* Not ACTIVE in the store's eyes: the queue's answer, here a waiting
+	 * position; the plain hold never runs for a token that is not ACTIVE. */
+	token_answer_not_active = 1;
+	seat = 2;
+	assert_int_equal(concert_hold_seats(f.engine, NULL, second, f.schedule_id, &seat, 1),
+			 CONCERT_ENOT_ACTIVE);
+	assert_non_null(strstr(concert_error_last()->message, "position"));
+	assert_int_equal(token_holds, 2);
+	assert_int_equal(plain_holds, 0);
+	/* The queue says ACTIVE after all: the ordinary path holds. */
+	assert_int_equal(concert_hold_seats(f.engine, NULL, first, f.schedule_id, &seat, 1), 0);
+	assert_int_equal(token_holds, 3);
+	assert_int_equal(plain_holds, 1);
+	token_answer_not_active = 0;
+
+	/* The payment ends the token in the store: the engine does not ask
+	 * the queue to (this fake store leaves it ACTIVE, so it shows). */
+	assert_int_equal(concert_pay(f.engine, NULL, first, hold->id, NULL), 0);
+	assert_int_equal(token_pays, 1);
+	concert_queue_status *st = NULL;
+	assert_int_equal(concert_queue_status_get(f.engine, &st, first), 0);
+	assert_int_equal(st->state, CONCERT_QUEUE_ACTIVE);
+	concert_free(st);
+	concert_free(hold);
+	concert_engine_close(f.engine);
+}
+
 /* --- compaction of both durable journals ------------------------------ */
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -589,6 +703,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_positions_and_leave, setup, teardown),
 		cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_backend_registration),
+		cmocka_unit_test(test_store_checks_tokens),
 		cmocka_unit_test(test_compact_store_and_queue),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
