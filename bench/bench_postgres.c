@@ -9,9 +9,9 @@
  * and token per hold), pay (those holds), queue enter (fresh users), queue
  * status, all through the engine; then "store hold" and "store pay": the
  * store's own statement sent by a plain libpq client (one connection per
- * client, prepared), i.e. the backend's cost without the engine's token
- * check and queue bookkeeping — the like-for-like peer of pgbench's
- * transaction. Round trips per operation are counted by the server itself
+ * client, prepared, sessions set up as the library's: generic plans), i.e.
+ * the backend's cost without the engine — the like-for-like peer of
+ * pgbench's transaction. Round trips per operation are counted by the server itself
  * (pg_stat_statements, when the server loads it): every statement the
  * engine sent during the phase, divided by the operations.
  *
@@ -287,7 +287,11 @@ static phase_result measure(phase *p, int kind, int clients, long per_client, co
 	return r;
 }
 
-/* A libpq connection to the URI's database with the URI's schema first. */
+/*
+ * A libpq connection to the URI's database set up as the library sets up
+ * its own (lib/storage/postgres/pool.c): the URI's schema first on the
+ * search path, generic plans.
+ */
 static PGconn *store_connect(const char *uri)
 {
 	char base[1024], schema[80] = "concert";
@@ -297,8 +301,9 @@ static PGconn *store_connect(const char *uri)
 		snprintf(schema, sizeof(schema), "%.*s", (int)strcspn(s + 7, "&"), s + 7);
 	PGconn *db = PQconnectdb(base);
 	const char *params[] = { schema };
-	PQclear(PQexecParams(db, "SELECT set_config('search_path', $1, false)", 1, NULL, params, NULL,
-			     NULL, 0));
+	PQclear(PQexecParams(db, "SELECT set_config('search_path', $1, false), "
+			     "set_config('plan_cache_mode', 'force_generic_plan', false)", 1, NULL,
+			     params, NULL, NULL, 0));
 	if (PQstatus(db) != CONNECTION_OK) {
 		fprintf(stderr, "bench: %s", PQerrorMessage(db));
 		exit(1);
@@ -421,9 +426,10 @@ static void run_count(const bench_args *a, int clients, run_result *out)
 	for (int i = 0; i < clients; i++) {
 		p.conns[i] = store_connect(a->uri);
 		PQclear(PQprepare(p.conns[i], "hold",
-			"SELECT o_hold FROM concert_hold_seats($1, $2, $3, $4, $5, $6, $7, $8)", 8, NULL));
+			"SELECT o_hold FROM concert_hold_seats($1, $2, $3, $4, $5, $6, $7, $8, NULL)", 8,
+			NULL));
 		PQclear(PQprepare(p.conns[i], "pay",
-			"SELECT o_payment FROM concert_pay($1, $2, $3, NULL, $4)", 4, NULL));
+			"SELECT o_payment FROM concert_pay($1, $2, $3, NULL, $4, NULL)", 4, NULL));
 	}
 	out->store_hold = measure(&p, STORE_HOLD, clients, per_client, "%concert_hold_seats%");
 	out->store_pay = measure(&p, STORE_PAY, clients, per_client, "%concert_pay%");

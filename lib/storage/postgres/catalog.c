@@ -338,4 +338,7 @@ const concert_store_backend concert_postgres_store_backend = {
 	.sweep = pg_hold_sweep,
 	.compact = NULL,
 	.audit = store_audit,
+	.queue_shared = pg_store_queue_shared,
+	.hold_seats_token = pg_hold_seats_token,
+	.pay_token = pg_pay_token,
 };

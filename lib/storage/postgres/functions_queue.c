@@ -55,7 +55,11 @@ const char pg_sql_queue_functions[] =
  * LIMIT. So nothing scans the concert's tokens when there is nothing to do.
  */
 /* Ends the concert's due tokens (its row locked by the caller), recording
- * the WAITING ones as departures; returns how many of each ended. */
+ * the WAITING ones as departures; returns how many of each ended. An ACTIVE
+ * token can end meanwhile without the lock (a payment, a leave): the
+ * update then waits for its row and re-checks "t.state = due.state" on the
+ * committed version, so it neither turns DONE into EXPIRED nor books the
+ * token's end a second time (its queue_released row books it once). */
 "CREATE FUNCTION concert_queue_expire(p_concert bigint, p_now bigint, OUT o_waiting integer,\n"
 "  OUT o_active integer) LANGUAGE plpgsql AS $$\n"
 "DECLARE v_seqs bigint[]; v_active integer; v_n integer;\n"
@@ -70,7 +74,8 @@ const char pg_sql_queue_functions[] =
 "                 WHERE concert_id = p_concert AND state IN (1, 2) AND expires_at <= p_now\n"
 "                 ORDER BY expires_at LIMIT 1000),\n"
 "         ended AS (UPDATE queue_tokens t SET state = 3, ended_at = p_now FROM due\n"
-"                   WHERE t.id = due.id RETURNING due.state AS was, due.seq)\n"
+"                   WHERE t.id = due.id AND t.state = due.state\n"
+"                   RETURNING due.state AS was, due.seq)\n"
 "    SELECT array_agg(seq) FILTER (WHERE was = 1), count(*) FILTER (WHERE was = 2), count(*)\n"
 "      INTO v_seqs, v_active, v_n FROM ended;\n"
 "    IF v_seqs IS NOT NULL THEN\n"
@@ -126,11 +131,15 @@ const char pg_sql_queue_functions[] =
  * complete (DONE after a payment) commits without waiting for the WAL
  * flush: the engine treats it as best effort (a token it fails to end
  * lives until active_ttl), so a crash may at worst return a used token to
- * ACTIVE until then; its hold is PAID and can never be paid again. */
+ * ACTIVE until then; its hold is PAID and can never be paid again.
+ * "+ 0": the token by its primary key alone. Without it, and before the
+ * tokens' first ANALYZE, the generic plan took the expiry index on
+ * (concert_id, expires_at) and read every live token of the concert. */
 "  IF p_op IN (3, 4) THEN\n"
 "    IF p_op = 4 THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;\n"
 "    UPDATE queue_tokens SET state = CASE WHEN p_op = 3 THEN 3 ELSE 4 END, ended_at = p_now\n"
-"      WHERE id = p_token AND concert_id = p_concert AND state = 2 AND expires_at > p_now\n"
+"      WHERE id = p_token AND concert_id + 0 = p_concert AND state + 0 = 2\n"
+"        AND expires_at + 0 > p_now\n"
 "      RETURNING id, state, issued_at, expires_at, user_id\n"
 "      INTO o_token, o_state, o_issued, o_expires, o_user;\n"
 "    IF FOUND THEN\n"

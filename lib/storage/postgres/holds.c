@@ -32,7 +32,9 @@ static int hold_from_row(concert_hold **out, const PGresult *res)
 	return 0;
 }
 
-int pg_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req)
+/* token_id 0: the engine checked the token with the queue already. */
+static int hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req,
+		      int64_t token_id)
 {
 	if (!req->seat_nos || req->seat_count == 0 || req->seat_count > CONCERT_HOLD_SEATS_MAX)
 		return concert_sys_error(CONCERT_EINVAL, "1..64 seats per hold");
@@ -40,11 +42,12 @@ int pg_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req
 	if (!seats)
 		return CONCERT_ENOMEM;
 	char concert[PG_INT_BUF], schedule[PG_INT_BUF], now[PG_INT_BUF], expires[PG_INT_BUF];
-	char holds[PG_INT_BUF], max_seats[PG_INT_BUF];
+	char holds[PG_INT_BUF], max_seats[PG_INT_BUF], token[PG_INT_BUF];
 	const char *params[] = { req->user_id, pg_param_int(concert, req->concert_id),
 		pg_param_int(schedule, req->schedule_id), seats, pg_param_int(now, req->now),
 		pg_param_int(expires, req->expires_at), pg_param_int(holds, req->max_holds_per_user),
-		pg_param_int(max_seats, req->max_seats_per_user) };
+		pg_param_int(max_seats, req->max_seats_per_user),
+		token_id ? pg_param_int(token, token_id) : NULL };
 	PGresult *res;
 	int rc = pg_exec(ctx, PG_HOLD, params, PG_ONCE, &res);
 	free(seats);
@@ -67,6 +70,17 @@ int pg_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req
 	memcpy(h->seat_nos, req->seat_nos, req->seat_count * sizeof(*req->seat_nos));
 	*out = h;
 	return 0;
+}
+
+int pg_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req)
+{
+	return hold_seats(ctx, out, req, 0);
+}
+
+int pg_hold_seats_token(void *ctx, concert_hold **out, const concert_hold_request *req,
+			int64_t token_id)
+{
+	return hold_seats(ctx, out, req, token_id);
 }
 
 int pg_hold_release(void *ctx, const concert_hold_change *req)

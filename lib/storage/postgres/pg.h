@@ -95,6 +95,12 @@ typedef struct pg_pool {
  */
 int pg_pool_open(pg_pool **out, const char *uri, const concert_backend_env *env);
 void pg_pool_close(pg_pool *pool);
+/*
+ * 1 if both pools connect with the same libpq parameters to the same
+ * schema (pool sizes aside), i.e. reach the same tables; else 0. Textual,
+ * so conservative: two spellings of one server count as different.
+ */
+int pg_pool_same_schema(const pg_pool *a, const pg_pool *b);
 
 /*
  * Runs a prepared statement with text parameters (NULL = SQL NULL) and
@@ -137,6 +143,8 @@ char *pg_param_int_array(const int32_t *v, size_t count);
 
 /* The store's methods outside catalog.c (whose vtable lists them all). */
 int pg_hold_seats(void *ctx, concert_hold **out, const concert_hold_request *req);
+int pg_hold_seats_token(void *ctx, concert_hold **out, const concert_hold_request *req,
+	int64_t token_id);
 int pg_hold_release(void *ctx, const concert_hold_change *req);
 int pg_hold_extend(void *ctx, concert_hold **out, const concert_hold_change *req);
 int pg_hold_get(void *ctx, concert_hold **out, int64_t hold_id, concert_time now);
@@ -148,8 +156,11 @@ int pg_balance(void *ctx, int64_t *out_balance, const char *user_id);
 int pg_history(void *ctx, concert_wallet_tx_list **out, const char *user_id, int64_t cursor,
 	size_t limit);
 int pg_pay(void *ctx, concert_payment **out, const concert_pay_request *req);
+int pg_pay_token(void *ctx, concert_payment **out, const concert_pay_request *req, int64_t token_id);
 int pg_cancel(void *ctx, int64_t *out_refunded, int64_t *out_balance, const char *user_id,
 	int64_t reservation_id, concert_time now);
 int pg_reservation_get(void *ctx, concert_reservation **out, int64_t reservation_id);
+/* The store's queue_shared (queue.c): the queue slot is this backend, same schema. */
+int pg_store_queue_shared(void *ctx, const concert_queue_backend *queue, void *queue_ctx);
 
 #endif

@@ -514,6 +514,17 @@ int pg_pool_open(pg_pool **out, const char *uri, const concert_backend_env *env)
 	return 0;
 }
 
+int pg_pool_same_schema(const pg_pool *a, const pg_pool *b)
+{
+	if (strcmp(a->schema, b->schema) != 0)
+		return 0;
+	size_t i = 0;
+	for (; a->keywords[i] && b->keywords[i]; i++)
+		if (strcmp(a->keywords[i], b->keywords[i]) != 0 || strcmp(a->values[i], b->values[i]) != 0)
+			return 0;
+	return !a->keywords[i] && !b->keywords[i];
+}
+
 /* --- values -------------------------------------------------------------------------- */
 
 int64_t pg_get_int64(const PGresult *res, int row, int col)

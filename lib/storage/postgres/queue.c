@@ -134,6 +134,17 @@ static int queue_counts(void *ctx, int64_t concert_id, concert_time now, uint64_
 	return rc;
 }
 
+/*
+ * Store and queue slots in one schema: the store's hold and pay functions
+ * check the token themselves (and pay ends it) in their own transaction,
+ * which saves the engine the queue's round trip before a hold and the two
+ * around a payment.
+ */
+int pg_store_queue_shared(void *ctx, const concert_queue_backend *queue, void *queue_ctx)
+{
+	return queue == &concert_postgres_queue_backend && pg_pool_same_schema(ctx, queue_ctx);
+}
+
 static int queue_health(void *ctx)
 {
 	PGresult *res;

@@ -73,7 +73,13 @@ static const char migration_tables[] =
 "  state smallint NOT NULL CHECK (state BETWEEN 1 AND 4),\n"
 "  extensions integer NOT NULL DEFAULT 0,\n"
 "  CHECK (state <> 1 OR cardinality(seat_nos) > 0));\n"
-"CREATE INDEX seat_holds_live_by_user ON seat_holds(user_id) WHERE state = 1;\n"
+/* Every hold of a user, not only the live ones: the per-user limits count
+ * the live ones through it with "state + 0 = 1", which no partial index on
+ * state = 1 can serve. Partial on state = 1, this index tied with the
+ * expiry index below in the planner's eyes whenever the statistics said
+ * "no live holds" (after a sale's payments), and the generic plan then
+ * read every live hold of every user on each hold. */
+"CREATE INDEX seat_holds_by_user ON seat_holds(user_id);\n"
 "CREATE INDEX seat_holds_live_by_expiry ON seat_holds(expires_at) WHERE state = 1;\n"
 "CREATE TABLE wallets (\n"
 "  user_id text PRIMARY KEY CHECK (octet_length(user_id) BETWEEN 1 AND 64),\n"
@@ -302,7 +308,8 @@ static const struct {
 		"ELSE st.state END, st.price, st.version, st.grade "
 		"FROM concert_schedules s LEFT JOIN concert_seats st ON st.schedule_id = s.id "
 		"WHERE s.id = $1 ORDER BY st.seat_no" },
-	[PG_HOLD] = { 8, "SELECT o_hold, o_amount FROM concert_hold_seats($1, $2, $3, $4, $5, $6, $7, $8)" },
+	[PG_HOLD] = { 9,
+		"SELECT o_hold, o_amount FROM concert_hold_seats($1, $2, $3, $4, $5, $6, $7, $8, $9)" },
 	[PG_HOLD_RELEASE] = { 4, "SELECT concert_hold_release($1, $2, $3, $4)" },
 	[PG_HOLD_EXTEND] = { 6,
 		"SELECT id, schedule_id, concert_id, amount, created_at, expires_at, state, extensions, "
@@ -323,9 +330,9 @@ static const struct {
 		"FROM wallet_transactions WHERE user_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
 		/* ordered as the (user_id, id) index: never a walk of the primary key */
 		"ORDER BY user_id DESC, id DESC LIMIT $3" },
-	[PG_PAY] = { 5,
+	[PG_PAY] = { 6,
 		"SELECT o_payment, o_reservation, o_schedule, o_amount, o_balance, o_created, o_seats "
-		"FROM concert_pay($1, $2, $3, $4, $5)" },
+		"FROM concert_pay($1, $2, $3, $4, $5, $6)" },
 	[PG_CANCEL] = { 3, "SELECT o_refunded, o_balance FROM concert_cancel($1, $2, $3)" },
 	[PG_RESERVATION_GET] = { 1,
 		"SELECT id, schedule_id, payment_id, amount, state, created_at, user_id, seat_nos "

@@ -66,11 +66,13 @@ int pg_history(void *ctx, concert_wallet_tx_list **out, const char *user_id, int
 	return 0;
 }
 
-int pg_pay(void *ctx, concert_payment **out, const concert_pay_request *req)
+/* token_id 0: the engine checked the token with the queue already. */
+static int pay(void *ctx, concert_payment **out, const concert_pay_request *req, int64_t token_id)
 {
-	char concert[PG_INT_BUF], hold[PG_INT_BUF], now[PG_INT_BUF];
+	char concert[PG_INT_BUF], hold[PG_INT_BUF], now[PG_INT_BUF], token[PG_INT_BUF];
 	const char *params[] = { req->user_id, pg_param_int(concert, req->concert_id),
-		pg_param_int(hold, req->hold_id), req->idem_key, pg_param_int(now, req->now) };
+		pg_param_int(hold, req->hold_id), req->idem_key, pg_param_int(now, req->now),
+		token_id ? pg_param_int(token, token_id) : NULL };
 	PGresult *res;
 	int rc = pg_exec(ctx, PG_PAY, params, PG_ONCE, &res);
 	if (rc < 0)
@@ -95,6 +97,16 @@ int pg_pay(void *ctx, concert_payment **out, const concert_pay_request *req)
 	}
 	PQclear(res);
 	return rc;
+}
+
+int pg_pay(void *ctx, concert_payment **out, const concert_pay_request *req)
+{
+	return pay(ctx, out, req, 0);
+}
+
+int pg_pay_token(void *ctx, concert_payment **out, const concert_pay_request *req, int64_t token_id)
+{
+	return pay(ctx, out, req, token_id);
 }
 
 int pg_cancel(void *ctx, int64_t *out_refunded, int64_t *out_balance, const char *user_id,
