@@ -3,18 +3,22 @@
  * Redis commands they cost, in one run on one server.
  *
  *   bench_redis --port PORT [--host 127.0.0.1] [--clients 1,8,50]
- *               [--seconds S] [--waiting N] [--json FILE]
+ *               [--seconds S] [--waiting N] [--pool P] [--json FILE]
  *
- * Per client count C (one thread per client, one backend context with a
- * pool of C connections):
+ * Per client count C (C threads, each one client making one blocking call
+ * after another, as a host's worker threads do; one queue and one lock
+ * backend context shared by all, with the URI's default pool, 8
+ * connections, unless --pool says otherwise: with more callers than
+ * connections their commands are pipelined, see lib/storage/redis/client.c):
  *   queue enter     a fresh user each time (the queue grows)
  *   queue status    random tokens of a concert with N (1,000,000) waiting
  *   lock acquire    one seat (SET NX PX) / lock release (compare-and-delete)
  * each measured through the backend's vtable (what the engine calls, one
- * round trip each), and `redis-benchmark -c C` of EVALSHA of a one-line
- * script (`return 1`) and of `SET key v NX PX 60000` run right before and
- * right after; their mean is the reference. Enter, status and release are
- * scripts, so they are set against EVALSHA; acquire against SET NX PX.
+ * command each: FCALL of a library function, or SET NX PX), and
+ * `redis-benchmark -c C` of EVALSHA of a one-line script (`return 1`) and
+ * of `SET key v NX PX 60000` run right before and right after; their mean
+ * is the reference. Enter, status and release are functions, so they are
+ * set against the one-line script; acquire against SET NX PX.
  *
  * Hot seat: 1,000 contenders (50 threads) for one seat through the engine,
  * with the lock on Redis and without it, on the store of --hot-store (default
@@ -50,6 +54,7 @@ typedef struct args {
 	long waiting;
 	const char *json;
 	const char *hot_store;
+	int pool;            /* connections per backend context; 0: the URI's default */
 } args;
 
 /* One operation at one client count, beside its raw reference. */
@@ -447,6 +452,7 @@ static void parse_args(args *a, int argc, char **argv)
 	a->waiting = 1000000;
 	a->json = NULL;
 	a->hot_store = "memory:";
+	a->pool = 0;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--host") == 0) {
 			a->host = argv[i + 1];
@@ -458,6 +464,8 @@ static void parse_args(args *a, int argc, char **argv)
 			a->waiting = atol(argv[i + 1]);
 		} else if (strcmp(argv[i], "--json") == 0) {
 			a->json = argv[i + 1];
+		} else if (strcmp(argv[i], "--pool") == 0) {
+			a->pool = atoi(argv[i + 1]);
 		} else if (strcmp(argv[i], "--hot-store") == 0) {
 			a->hot_store = argv[i + 1];
 		} else if (strcmp(argv[i], "--clients") == 0) {
@@ -479,7 +487,8 @@ static void parse_args(args *a, int argc, char **argv)
 		}
 	if (!a->port || a->waiting < 1 || a->seconds <= 0) {
 		fprintf(stderr, "usage: bench_redis --port PORT [--host H] [--clients 1,8,50] "
-				"[--seconds S] [--waiting N] [--hot-store URI] [--json FILE]\n");
+				"[--seconds S] [--waiting N] [--pool P] [--hot-store URI] "
+				"[--json FILE]\n");
 		exit(2);
 	}
 }
@@ -499,7 +508,13 @@ static const char *trivial_sha(const args *a)
 	return sha;
 }
 
-/* ACQUIRE is a SET NX PX; the others are scripts. */
+/* What the backend sends for `op`: a SET NX PX for ACQUIRE, else an FCALL. */
+static const char *engine_command(int op)
+{
+	return op == ACQUIRE ? "set" : "fcall";
+}
+
+/* ACQUIRE is set against SET NX PX; the others (functions) against a script. */
 static const char *reference_of(int op)
 {
 	return op == ACQUIRE ? "set_nx_px" : "evalsha";
@@ -520,9 +535,15 @@ static void write_json(const args *a, const run_result *runs, const hot_result *
 	fprintf(f, "  \"seconds_per_phase\": %.1f,\n  \"status_waiting\": %ld,\n", a->seconds,
 		a->waiting);
 	fprintf(f, "  \"reference\": \"redis-benchmark -c N on the same server, mean of a run right "
-		   "before and one right after each phase: EVALSHA of 'return 1' for the scripts, "
+		   "before and one right after each phase: EVALSHA of 'return 1' for the functions, "
 		   "SET NX PX 60000 for acquire\",\n");
-	fprintf(f, "  \"server_usec\": \"Redis CPU per call from INFO commandstats\",\n");
+	fprintf(f, "  \"server_usec\": \"Redis CPU per call from INFO commandstats (fcall or set; "
+		   "the reference's evalsha or set)\",\n");
+	if (a->pool > 0)
+		fprintf(f, "  \"pool\": %d,\n", a->pool);
+	else
+		fprintf(f, "  \"pool\": \"the URI's default\",\n");
+	fprintf(f, "  \"client_threads\": \"one per client\",\n");
 	fprintf(f, "  \"runs\": [\n");
 	for (int i = 0; i < a->counts; i++) {
 		fprintf(f, "    {\n      \"clients\": %d", runs[i].clients);
@@ -551,8 +572,11 @@ int main(int argc, char **argv)
 	args a;
 	parse_args(&a, argc, argv);
 	char uri[256];
-	snprintf(uri, sizeof(uri), "redis://%s:%d/0?pool=%d&timeout_ms=5000&prefix=bench%d:", a.host,
-		 a.port, MAX_CLIENTS, (int)getpid());
+	char pool[32] = "";
+	if (a.pool > 0)
+		snprintf(pool, sizeof(pool), "pool=%d&", a.pool);
+	snprintf(uri, sizeof(uri), "redis://%s:%d/0?%stimeout_ms=5000&prefix=bench%d:", a.host,
+		 a.port, pool, (int)getpid());
 	phase p = { 0 };
 	p.queue = concert_registry_queue(uri);
 	p.lock = concert_registry_lock(uri);
@@ -590,9 +614,9 @@ int main(int argc, char **argv)
 			raw_result before = raw_command(&a, c, sha, op == ACQUIRE);
 			p.kind = op;
 			p.concert_id = op == ENTER ? 100 + i : 1;
-			cmdstat stats = command_stats(&a, op == ACQUIRE ? "set" : "evalsha");
+			cmdstat stats = command_stats(&a, engine_command(op));
 			o->ops = run_phase(&p, c, a.seconds);
-			o->usec = server_usec(stats, command_stats(&a, op == ACQUIRE ? "set" : "evalsha"));
+			o->usec = server_usec(stats, command_stats(&a, engine_command(op)));
 			raw_result after = raw_command(&a, c, sha, op == ACQUIRE);
 			o->raw_ops = (before.rps + after.rps) / 2;
 			o->raw_usec = (before.usec + after.usec) / 2;

@@ -3,8 +3,8 @@
  *
  * A seat's lock is the key seat:{scheduleId}:<seatNo> holding the
  * contender's random value with a TTL (PX). All seats of a call share the
- * schedule's hash tag, so the all-or-none acquire is one script in one
- * Cluster slot (a single seat is a plain SET NX PX). Release is
+ * schedule's hash tag, so the all-or-none acquire is one function call in
+ * one Cluster slot (a single seat is a plain SET NX PX). Release is
  * compare-and-delete, so a contender whose lock expired cannot delete the
  * next holder's. The lock only spares the store work: the store's own seat
  * state check decides who holds a seat.
@@ -15,7 +15,7 @@
 #include "storage/redis/redis.h"
 
 #define KEY_MAX (REDIS_PREFIX_MAX + 48)
-/* DEL/SET/EVALSHA words + value + ttl around the keys. */
+/* DEL/SET words + value + NX PX ttl around the keys. */
 #define LOCK_ARGS_MAX (CONCERT_HOLD_SEATS_MAX + 6)
 
 typedef struct lock_call {
@@ -102,8 +102,8 @@ static int lock_acquire(void *ctx, int64_t schedule_id, const int32_t *seat_nos,
 	call_str(&call, value, value_len);
 	call_str(&call, call.ttl, (size_t)ttl_len);
 	redisReply *r;
-	rc = redis_client_eval(client, &r, REDIS_LOCK_ACQUIRE, (int)count, call.argc, call.argv,
-			       call.len);
+	rc = redis_client_fcall(client, &r, REDIS_FN_ACQUIRE, (int)count, call.argc, call.argv,
+				call.len);
 	if (rc < 0)
 		return rc;
 	int32_t taken[CONCERT_HOLD_SEATS_MAX];
@@ -144,8 +144,8 @@ static int lock_release(void *ctx, int64_t schedule_id, const int32_t *seat_nos,
 		rc = call_keys(&call, client, schedule_id, seat_nos, count);
 		call_str(&call, value, value_len);
 		if (rc == 0)
-			rc = redis_client_eval(client, &r, REDIS_LOCK_RELEASE, (int)count, call.argc,
-					       call.argv, call.len);
+			rc = redis_client_fcall(client, &r, REDIS_FN_RELEASE, (int)count, call.argc,
+						call.argv, call.len);
 	}
 	if (rc < 0)
 		return rc;
@@ -166,7 +166,7 @@ static int lock_open(void **out_ctx, const char *uri, const concert_backend_env 
 		return concert_sys_error(CONCERT_EINVAL, "open needs out_ctx and an environment");
 	*out_ctx = NULL;
 	redis_client *client;
-	int rc = redis_client_open(&client, uri, env, redis_lock_scripts, REDIS_LOCK_SCRIPT_COUNT);
+	int rc = redis_client_open(&client, uri, env);
 	if (rc == 0)
 		*out_ctx = client;
 	return rc;

@@ -1,14 +1,14 @@
 /*
- * The Redis queue backend ("redis://..."): each primitive is one Lua script
- * (scripts.c) over the keys of one concert, one round trip.
+ * The Redis queue backend ("redis://..."): each primitive is one Lua
+ * function (scripts.c) over the keys of one concert, one round trip.
  *
- * Time is the engine's `now`, passed to every script, never Redis TIME: the
+ * Time is the engine's `now`, passed to every function, never Redis TIME: the
  * engine's clock is injectable (tests drive it), and several hosts sharing
  * one Redis must keep their clocks synchronised (NTP) as they must for the
  * signed tokens anyway.
  *
  * Token ids are random in [1, 2^53): unique within a concert (the enter
- * script refuses a taken id and the client draws again), and the engine
+ * function refuses a taken id and the client draws again), and the engine
  * always presents a token id together with its concert id, so no counter
  * outside the concert's hash tag is needed. 2^53 keeps them exact in
  * doubles (Lua, JavaScript, JSON).
@@ -21,14 +21,14 @@
 #include "storage/redis/redis.h"
 
 _Static_assert(CONCERT_ETOKEN == -7 && CONCERT_EEXPIRED == -6 && CONCERT_ESTATE == -11,
-	       "scripts.c QUEUE_CODES must match errors.h");
+	       "the error codes in scripts.c must match errors.h");
 
 #define KEY_MAX (REDIS_PREFIX_MAX + 64)
 #define QUEUE_KEYS 7
 #define QUEUE_ARGS_MAX 8
 #define ENTER_ATTEMPTS 8
 
-/* One script call: the concert's keys, then the arguments. */
+/* One function call: the concert's keys, then the arguments. */
 typedef struct queue_call {
 	char keys[QUEUE_KEYS][KEY_MAX];
 	char numbers[QUEUE_ARGS_MAX][24];
@@ -74,9 +74,10 @@ static void call_policy(queue_call *call, const concert_queue_policy *p, concert
 	call_int(call, p->active_ttl);
 }
 
-static int run(redis_client *client, redisReply **out, size_t script, queue_call *call)
+static int run(redis_client *client, redisReply **out, int function, queue_call *call)
 {
-	return redis_client_eval(client, out, script, QUEUE_KEYS, call->argc, call->argv, call->len);
+	return redis_client_fcall(client, out, function, QUEUE_KEYS, call->argc, call->argv,
+				  call->len);
 }
 
 /* --- replies --------------------------------------------------------------------- */
@@ -86,7 +87,7 @@ static int bad_reply(const char *what)
 	return concert_sys_errorf(CONCERT_EINTERNAL, "redis queue: unexpected reply to %s", what);
 }
 
-/* The status element of a script's reply: 0, a CONCERT_E* code or ID_TAKEN. */
+/* The status element of a function's reply: 0, a CONCERT_E* code or ID_TAKEN. */
 static int reply_status(const redisReply *r, const char *what, long long *out)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
@@ -106,7 +107,7 @@ static int script_error(long long code)
 	case CONCERT_ESTATE:
 		return concert_sys_error(CONCERT_ESTATE, "queue token is not ACTIVE");
 	default:
-		return concert_sys_errorf(CONCERT_EINTERNAL, "redis queue: script answered %lld", code);
+		return concert_sys_errorf(CONCERT_EINTERNAL, "redis queue: function answered %lld", code);
 	}
 }
 
@@ -197,7 +198,7 @@ static int queue_enter(void *ctx, concert_queue_entry *out, const char *user_id,
 		call_str(&call, id_text, (size_t)id_len);
 		call_policy(&call, policy, now);
 		redisReply *r;
-		rc = run(ctx, &r, REDIS_QUEUE_ENTER, &call);
+		rc = run(ctx, &r, REDIS_FN_ENTER, &call);
 		if (rc < 0)
 			break;
 		long long status = -1;
@@ -229,7 +230,7 @@ static int queue_status(void *ctx, concert_queue_entry *out, int64_t concert_id,
 	call_str(&call, touch ? "1" : "0", 1);
 	call_policy(&call, policy, now);
 	redisReply *r;
-	rc = run(ctx, &r, REDIS_QUEUE_STATUS, &call);
+	rc = run(ctx, &r, REDIS_FN_STATUS, &call);
 	if (rc < 0)
 		return rc;
 	long long status = 0;
@@ -249,7 +250,7 @@ static int end_token(void *ctx, int64_t concert_id, int64_t token_id, concert_ti
 	call_int(&call, now);
 	call_str(&call, kind, strlen(kind));
 	redisReply *r;
-	int rc = run(ctx, &r, REDIS_QUEUE_END, &call);
+	int rc = run(ctx, &r, REDIS_FN_END, &call);
 	if (rc < 0)
 		return rc;
 	long long status = 0;
@@ -282,7 +283,7 @@ static int queue_admit(void *ctx, uint32_t *out_admitted, int64_t concert_id,
 	call_init(&call, ctx, concert_id);
 	call_policy(&call, policy, now);
 	redisReply *r;
-	rc = run(ctx, &r, REDIS_QUEUE_ADMIT, &call);
+	rc = run(ctx, &r, REDIS_FN_ADMIT, &call);
 	if (rc < 0)
 		return rc;
 	long long status = 0, admitted = 0;
@@ -306,7 +307,7 @@ static int sweep_concert(redis_client *client, int64_t concert_id, concert_time 
 		call_init(&call, client, concert_id);
 		call_int(&call, now);
 		redisReply *r;
-		int rc = run(client, &r, REDIS_QUEUE_SWEEP, &call);
+		int rc = run(client, &r, REDIS_FN_SWEEP, &call);
 		if (rc < 0)
 			return rc;
 		long long status = 0, n = 0;
@@ -322,7 +323,7 @@ static int sweep_concert(redis_client *client, int64_t concert_id, concert_time 
 	return 0;
 }
 
-/* The concert id of "<prefix>concert:{<id>}:meta", or 0. */
+/* The concert id of "<prefix>concert:{<id>}:tokens", or 0. */
 static int64_t concert_of_key(const redis_client *client, const redisReply *key)
 {
 	size_t plen = strlen(redis_client_prefix(client)) + sizeof("concert:{") - 1;
@@ -336,7 +337,7 @@ static int64_t concert_of_key(const redis_client *client, const redisReply *key)
 }
 
 /*
- * Finds the concerts by SCAN over their meta keys (an O(keys) walk, fine
+ * Finds the concerts by SCAN over their tokens keys (an O(keys) walk, fine
  * for an occasional maintenance call; on Redis Cluster, run it per node).
  */
 static int queue_sweep(void *ctx, concert_time now, uint64_t *out_swept)
@@ -344,7 +345,7 @@ static int queue_sweep(void *ctx, concert_time now, uint64_t *out_swept)
 	redis_client *client = ctx;
 	uint64_t swept = 0;
 	char pattern[KEY_MAX], cursor[32] = "0";
-	snprintf(pattern, sizeof(pattern), "%sconcert:{*}:meta", redis_client_prefix(client));
+	snprintf(pattern, sizeof(pattern), "%sconcert:{*}:tokens", redis_client_prefix(client));
 	int rc = 0;
 	do {
 		const char *argv[6] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
@@ -380,7 +381,7 @@ static int queue_counts(void *ctx, int64_t concert_id, concert_time now, uint64_
 	call_init(&call, ctx, concert_id);
 	call_int(&call, now);
 	redisReply *r;
-	int rc = run(ctx, &r, REDIS_QUEUE_COUNTS, &call);
+	int rc = run(ctx, &r, REDIS_FN_COUNTS, &call);
 	if (rc < 0)
 		return rc;
 	long long status = 0, waiting = 0, active = 0;
@@ -407,7 +408,7 @@ static int queue_open(void **out_ctx, const char *uri, const concert_backend_env
 		return concert_sys_error(CONCERT_EINVAL, "open needs out_ctx and an environment");
 	*out_ctx = NULL;
 	redis_client *client;
-	int rc = redis_client_open(&client, uri, env, redis_queue_scripts, REDIS_QUEUE_SCRIPT_COUNT);
+	int rc = redis_client_open(&client, uri, env);
 	if (rc == 0)
 		*out_ctx = client;
 	return rc;

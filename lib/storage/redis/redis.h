@@ -1,12 +1,14 @@
 /*
  * The Redis backend (hiredis): shared by its queue and lock slots.
  *
- * A redis_client is one URI's connection pool plus the Lua scripts its slot
- * runs. Every call checks a connection out, runs one command or one script
- * (EVALSHA; after NOSCRIPT the script is loaded again and run once more),
- * and checks it back in. Any I/O failure or timeout drops that connection
- * and answers CONCERT_EUNAVAILABLE: the outcome of the interrupted command
- * is unknown to us, so nothing is retried behind the caller's back.
+ * A redis_client is one URI's connection pool plus the Lua function library
+ * (scripts.c). Every call runs one command or one function (FCALL; after
+ * "Function not found" the library is loaded again and the call made once
+ * more) on a pooled connection, pipelined behind other callers' commands
+ * when all `pool` connections are busy (client.c). Any I/O failure or
+ * timeout drops that connection and answers CONCERT_EUNAVAILABLE to every
+ * call on it: the outcome of an interrupted command is unknown to us, so
+ * nothing is retried behind the caller's back.
  */
 #ifndef CONCERT_STORAGE_REDIS_H
 #define CONCERT_STORAGE_REDIS_H
@@ -35,21 +37,14 @@ typedef struct redis_uri {
 int redis_uri_parse(redis_uri *out, const char *uri);
 void redis_uri_free(redis_uri *uri);
 
-/* A Lua script and, once loaded, its SHA1 (written at open only). */
-typedef struct redis_script {
-	const char *name;
-	const char *body;
-} redis_script;
-
 typedef struct redis_client redis_client;
 
 /*
  * Connects one connection (so a wrong URI fails here, clearly) and loads the
- * scripts. `scripts` must outlive the client. CONCERT_EINVAL for a bad URI,
- * CONCERT_EUNAVAILABLE when Redis does not answer.
+ * function library. CONCERT_EINVAL for a bad URI, CONCERT_EUNAVAILABLE when
+ * Redis does not answer or is older than 7.0.
  */
-int redis_client_open(redis_client **out, const char *uri, const concert_backend_env *env,
-	const redis_script *scripts, size_t script_count);
+int redis_client_open(redis_client **out, const char *uri, const concert_backend_env *env);
 void redis_client_close(redis_client *client);
 
 /* The key prefix from the URI ("" by default). */
@@ -61,39 +56,37 @@ int redis_client_ping(redis_client *client);
 /*
  * Runs one command. *out gets the reply (freeReplyObject) unless it is a
  * Redis error, which becomes CONCERT_EUNAVAILABLE for transient server
- * states (LOADING, BUSY, READONLY, OOM, MASTERDOWN, TRYAGAIN) and
+ * states (LOADING, BUSY, READONLY, OOM, MASTERDOWN, TRYAGAIN, ...) and
  * CONCERT_EINTERNAL otherwise.
  */
 int redis_client_command(redis_client *client, redisReply **out, int argc, const char **argv,
 	const size_t *argvlen);
 
 /*
- * Runs script `index` with `nkeys` keys followed by the arguments
- * (argv/argvlen hold keys then args, `argc` of them in all).
+ * Calls library function `function` (FCALL) with `nkeys` keys followed by
+ * the arguments (argv/argvlen hold keys then args, `argc` of them in all);
+ * replies as redis_client_command. A server that lost the library gets it
+ * again and the call is made once more.
  */
-int redis_client_eval(redis_client *client, redisReply **out, size_t index, int nkeys, int argc,
-	const char **argv, const size_t *argvlen);
+int redis_client_fcall(redis_client *client, redisReply **out, int function, int nkeys,
+	int argc, const char **argv, const size_t *argvlen);
 
-/* The scripts of each slot (scripts.c), indexed by the enums. */
+/* The Lua library (scripts.c) and its functions, indexed by the enum. */
+extern const char redis_library_body[];
 enum {
-	REDIS_QUEUE_ENTER,
-	REDIS_QUEUE_STATUS,
-	REDIS_QUEUE_END,
-	REDIS_QUEUE_ADMIT,
-	REDIS_QUEUE_SWEEP,
-	REDIS_QUEUE_COUNTS,
-	REDIS_QUEUE_SCRIPT_COUNT
+	REDIS_FN_ENTER,
+	REDIS_FN_STATUS,
+	REDIS_FN_END,
+	REDIS_FN_ADMIT,
+	REDIS_FN_SWEEP,
+	REDIS_FN_COUNTS,
+	REDIS_FN_ACQUIRE,
+	REDIS_FN_RELEASE,
+	REDIS_FN_COUNT
 };
-extern const redis_script redis_queue_scripts[REDIS_QUEUE_SCRIPT_COUNT];
+extern const char *const redis_function_names[REDIS_FN_COUNT];
 
-enum {
-	REDIS_LOCK_ACQUIRE,
-	REDIS_LOCK_RELEASE,
-	REDIS_LOCK_SCRIPT_COUNT
-};
-extern const redis_script redis_lock_scripts[REDIS_LOCK_SCRIPT_COUNT];
-
-/* Script replies: element 0 is 0, a negative CONCERT_E* code, or this. */
+/* Queue replies: element 0 is 0, a negative CONCERT_E* code, or this. */
 #define REDIS_REPLY_ID_TAKEN 1
 
 #endif

@@ -5,9 +5,10 @@
  *   redis:///path/to/redis.sock[?db=N&option=value&...]      (unix socket)
  *
  * host may be an IPv6 literal in brackets; user and password may be
- * percent-encoded. Options: db, pool (connections, 1..1024, default 8),
- * connect_timeout_ms (default 1000), timeout_ms (every command, default
- * 1000), prefix (prepended to every key, [A-Za-z0-9:._-], at most 64 bytes).
+ * percent-encoded. Options: db, pool (connections, 1..1024, default 8; more
+ * callers than that share them, pipelined), connect_timeout_ms (default
+ * 1000), timeout_ms (every command, default 1000), prefix (prepended to
+ * every key, [A-Za-z0-9:._-], at most 64 bytes).
  */
 #include <errno.h>
 #include <limits.h>

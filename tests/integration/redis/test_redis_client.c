@@ -1,9 +1,13 @@
 /*
- * The Redis backend's URIs, the lock slot's contract (sys/lock.h) and the
- * queue's optional counts method, against the shared test server; each
- * test's keys carry a prefix of its own run (or a concert id of its own).
+ * The Redis backend's URIs, the lock slot's contract (sys/lock.h), the
+ * queue's optional counts method, calls pipelined on shared connections and
+ * the adoption of the counters of the older key layout, against the shared
+ * test server; each test's keys carry a prefix of its own run (or a concert
+ * id of its own).
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -298,6 +302,176 @@ static void test_queue_counts(void **state)
 	q->close(ctx);
 }
 
+/* ---- pipelining ------------------------------------------------------------------ */
+
+enum { PIPE_THREADS = 16, PIPE_ROUNDS = 300 };
+
+typedef struct pipe_shared {
+	const concert_queue_backend *queue;
+	void *queue_ctx;
+	const concert_lock_backend *lock;
+	void *lock_ctx;
+	int64_t concert, schedule;
+	concert_queue_policy policy;
+	_Atomic int failures;
+	char failure[256];
+} pipe_shared;
+
+typedef struct pipe_worker {
+	pipe_shared *s;
+	int index;
+} pipe_worker;
+
+static void pipe_fail(pipe_shared *s, int index, const char *what, int rc)
+{
+	if (atomic_fetch_add(&s->failures, 1) == 0)
+		snprintf(s->failure, sizeof(s->failure), "thread %d: %s: %s (%s)", index, what,
+			 concert_error_name(rc), concert_error_last()->message);
+}
+
+/*
+ * Each caller checks that every reply is its own: its token and user from
+ * status, and on its own seat a lock, a conflict naming that seat, a
+ * release.
+ */
+static void *pipe_main(void *arg)
+{
+	pipe_worker *w = arg;
+	pipe_shared *s = w->s;
+	char user[32], value[16];
+	snprintf(user, sizeof(user), "pipe-user-%d", w->index);
+	snprintf(value, sizeof(value), "v%d", w->index);
+	const int32_t seat = w->index + 1;
+	concert_queue_entry e;
+	int rc = s->queue->enter(s->queue_ctx, &e, user, s->concert, &s->policy, rt_now());
+	if (rc != 0) {
+		pipe_fail(s, w->index, "enter", rc);
+		return NULL;
+	}
+	const int64_t token = e.token_id;
+	for (int i = 0; i < PIPE_ROUNDS && !atomic_load(&s->failures); i++) {
+		rc = s->queue->status(s->queue_ctx, &e, s->concert, token, 0, &s->policy, rt_now());
+		if (rc != 0 || e.token_id != token || strcmp(e.user_id, user) != 0) {
+			pipe_fail(s, w->index, "status answered another token", rc);
+			break;
+		}
+		rc = s->lock->acquire(s->lock_ctx, s->schedule, &seat, 1, value, 60000);
+		if (rc != 0) {
+			pipe_fail(s, w->index, "acquire of a free seat", rc);
+			break;
+		}
+		rc = s->lock->acquire(s->lock_ctx, s->schedule, &seat, 1, value, 60000);
+		const concert_error *err = concert_error_last();
+		if (rc != CONCERT_ESEAT_UNAVAILABLE || err->conflict_count != 1 ||
+		    err->conflicts[0] != seat) {
+			pipe_fail(s, w->index, "acquire of a locked seat", rc);
+			break;
+		}
+		rc = s->lock->release(s->lock_ctx, s->schedule, &seat, 1, value);
+		if (rc != 0) {
+			pipe_fail(s, w->index, "release", rc);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* 16 callers on 2 connections: their commands share them, replies stay apart. */
+static void test_pipelined_callers(void **state)
+{
+	(void)state;
+	char uri[160];
+	rt_uri(uri, sizeof(uri), rt_env_int("CONCERT_TEST_REDIS_PORT"), "?pool=2");
+	static pipe_shared s;
+	memset(&s, 0, sizeof(s));
+	s.queue = concert_registry_queue(uri);
+	s.lock = concert_registry_lock(uri);
+	concert_backend_env env = rt_backend_env();
+	assert_int_equal(s.queue->open(&s.queue_ctx, uri, &env), 0);
+	assert_int_equal(s.lock->open(&s.lock_ctx, uri, &env), 0);
+	s.concert = rt_unique_id();
+	s.schedule = rt_unique_id();
+	s.policy = (concert_queue_policy){ 4, 0, 600000, 600000 };
+	pthread_t threads[PIPE_THREADS];
+	pipe_worker workers[PIPE_THREADS];
+	for (int i = 0; i < PIPE_THREADS; i++) {
+		workers[i] = (pipe_worker){ &s, i };
+		assert_int_equal(pthread_create(&threads[i], NULL, pipe_main, &workers[i]), 0);
+	}
+	for (int i = 0; i < PIPE_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	if (atomic_load(&s.failures))
+		fail_msg("%d failure(s), first: %s", atomic_load(&s.failures), s.failure);
+	uint64_t waiting = 0, active = 0;
+	assert_int_equal(s.queue->counts(s.queue_ctx, s.concert, rt_now(), &waiting, &active), 0);
+	assert_int_equal(active, 4);
+	assert_int_equal(waiting, PIPE_THREADS - 4);
+	s.queue->close(s.queue_ctx);
+	s.lock->close(s.lock_ctx);
+}
+
+/* ---- the older key layout -------------------------------------------------------------- */
+
+/*
+ * A concert left by a library that kept its counters in a HASH of their
+ * own (concert:{C}:meta): the first call adopts them, so sequence numbers
+ * go on and the admissions count stays.
+ */
+static void test_legacy_counters(void **state)
+{
+	(void)state;
+	char prefix[64], query[96], uri[192], k[7][160];
+	snprintf(prefix, sizeof(prefix), "legacy-%s:", rt_run_tag());
+	snprintf(query, sizeof(query), "?prefix=%s", prefix);
+	int port = rt_env_int("CONCERT_TEST_REDIS_PORT");
+	rt_uri(uri, sizeof(uri), port, query);
+	const int64_t concert = rt_unique_id();
+	static const char *const suffix[7] = { "meta", "waiting", "idle", "active", "tokens",
+		"users", "ended" };
+	for (int i = 0; i < 7; i++)
+		snprintf(k[i], sizeof(k[i]), "%sconcert:{%lld}:%s", prefix, (long long)concert,
+			 suffix[i]);
+	const concert_time t0 = 1800000000000LL, hour = 3600000;
+	redisContext *r = rt_redis(port);
+	assert_non_null(r);
+	/* Token 11 of user a ACTIVE, token 12 of user b WAITING behind it. */
+	rt_redis_int(r, "HSET %s seq 2 admitted 1 retention %lld", k[0], (long long)(2 * hour));
+	rt_redis_int(r, "HSET %s 11 2|1|%lld|%lld|0|legacy-a 12 1|2|%lld|%lld|0|legacy-b", k[4],
+		     (long long)t0, (long long)(t0 + hour), (long long)t0, (long long)(t0 + hour));
+	rt_redis_int(r, "ZADD %s 2 12", k[1]);
+	rt_redis_int(r, "ZADD %s %lld 12", k[2], (long long)(t0 + hour));
+	rt_redis_int(r, "ZADD %s %lld 11", k[3], (long long)(t0 + hour));
+	rt_redis_int(r, "HSET %s legacy-a 11 legacy-b 12", k[5]);
+
+	const concert_queue_backend *q = concert_registry_queue(uri);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = NULL;
+	assert_int_equal(q->open(&ctx, uri, &env), 0);
+	concert_queue_policy policy = { 1, 0, hour, hour };
+	concert_queue_entry e;
+	assert_int_equal(q->status(ctx, &e, concert, 12, 0, &policy, t0 + 1000), 0);
+	assert_int_equal(e.state, CONCERT_QUEUE_WAITING);
+	assert_int_equal(e.position, 1);
+	assert_int_equal(e.admitted_total, 1);
+	assert_int_equal(rt_redis_int(r, "EXISTS %s", k[0]), 0);
+	assert_int_equal(q->enter(ctx, &e, "legacy-c", concert, &policy, t0 + 2000), 0);
+	assert_int_equal(e.created, 1);
+	assert_int_equal(e.position, 2);
+	redisReply *seq = redisCommand(r, "HGET %s seq", k[4]);
+	assert_non_null(seq);
+	assert_string_equal(seq->str, "3");
+	freeReplyObject(seq);
+	/* The ACTIVE one still holds the only slot; once it is done, b is next. */
+	assert_int_equal(q->complete(ctx, concert, 11, t0 + 3000), 0);
+	uint32_t admitted = 0;
+	assert_int_equal(q->admit(ctx, &admitted, concert, &policy, t0 + 3000), 0);
+	assert_int_equal(q->status(ctx, &e, concert, 12, 0, &policy, t0 + 3000), 0);
+	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
+	assert_int_equal(e.admitted_total, 2);
+	redisFree(r);
+	q->close(ctx);
+}
+
 #define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
 
 int main(void)
@@ -307,6 +481,8 @@ int main(void)
 		cmocka_unit_test(test_uri_errors),
 		cmocka_unit_test(test_open_unreachable),
 		cmocka_unit_test(test_queue_counts),
+		cmocka_unit_test(test_pipelined_callers),
+		cmocka_unit_test(test_legacy_counters),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),

@@ -13,8 +13,10 @@
  *    ACTIVE (a sampler reads the active set from Redis all along, and the
  *    users' own views are counted after);
  *  - a server that stops answering (SIGSTOP): the call fails with
- *    CONCERT_EUNAVAILABLE after the command timeout, then works again;
- *  - a server that forgot the scripts (SCRIPT FLUSH): reloaded transparently.
+ *    CONCERT_EUNAVAILABLE after the command timeout, then works again; so
+ *    do 4 calls pipelined on one shared connection, none left hanging;
+ *  - a server that forgot the function library (FUNCTION FLUSH): reloaded
+ *    transparently.
  *
  * A poll's result counts for a phase only if the phase was the same before
  * and after the call, so calls racing a transition are not judged.
@@ -423,13 +425,100 @@ static void test_command_timeout(void **state)
 	q->close(ctx);
 }
 
-/* SCRIPT FLUSH (or a restart) empties the script cache: reloaded on NOSCRIPT. */
-static void test_noscript_reload(void **state)
+/* Callers sharing one connection to a server that stopped answering. */
+enum { SHARED_CALLERS = 4 };
+
+typedef struct shared_call {
+	const concert_queue_backend *q;
+	void *ctx;
+	int64_t concert, token;
+	int rc;
+	int64_t took;
+} shared_call;
+
+static void *shared_call_main(void *arg)
+{
+	shared_call *c = arg;
+	concert_queue_policy policy = { 1, 0, 60000, 60000 };
+	concert_queue_entry e;
+	int64_t started = rt_monotonic_ms();
+	c->rc = c->q->status(c->ctx, &e, c->concert, c->token, 0, &policy, rt_now());
+	c->took = rt_monotonic_ms() - started;
+	return NULL;
+}
+
+/*
+ * Calls pipelined on one connection (pool=1) to a stopped server all fail
+ * with the one timeout of the reading caller, none hangs; the next calls
+ * after SIGCONT succeed.
+ */
+static void test_shared_timeout(void **state)
 {
 	(void)state;
 	char uri[160];
 	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	spare_start("noscript", 0, 1);
+	spare_start("shared-timeout", 0, 1);
+	rt_uri(uri, sizeof(uri), port, "?timeout_ms=300&connect_timeout_ms=300&pool=1");
+	const concert_queue_backend *q = concert_registry_queue(uri);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = NULL;
+	assert_int_equal(q->open(&ctx, uri, &env), 0);
+	concert_queue_policy policy = { 1, 0, 60000, 60000 };
+	int64_t concert = rt_unique_id();
+	concert_queue_entry e;
+	assert_int_equal(q->enter(ctx, &e, "shared-user", concert, &policy, rt_now()), 0);
+
+	pid_t pid = server_pid(spare_dir);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	shared_call calls[SHARED_CALLERS];
+	pthread_t threads[SHARED_CALLERS];
+	for (int i = 0; i < SHARED_CALLERS; i++) {
+		calls[i] = (shared_call){ q, ctx, concert, e.token_id, 0, 0 };
+		assert_int_equal(pthread_create(&threads[i], NULL, shared_call_main, &calls[i]), 0);
+	}
+	for (int i = 0; i < SHARED_CALLERS; i++)
+		pthread_join(threads[i], NULL);
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	for (int i = 0; i < SHARED_CALLERS; i++) {
+		print_message("caller %d: %s after %lld ms\n", i, concert_error_name(calls[i].rc),
+			      (long long)calls[i].took);
+		assert_int_equal(calls[i].rc, CONCERT_EUNAVAILABLE);
+		assert_true(calls[i].took < 5000);
+	}
+
+	int64_t deadline = rt_monotonic_ms() + WAIT_MS;
+	int rc;
+	while ((rc = q->status(ctx, &e, concert, e.token_id, 0, &policy, rt_now())) != 0) {
+		assert_int_equal(rc, CONCERT_EUNAVAILABLE);
+		if (rt_monotonic_ms() > deadline)
+			fail_msg("no success after SIGCONT");
+		rt_pause_ms(10);
+	}
+	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
+	q->close(ctx);
+}
+
+/* Libraries of ours on the server (FUNCTION LIST, by name prefix). */
+static size_t our_libraries(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "FUNCTION LIST LIBRARYNAME concert_*");
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	size_t n = r->elements;
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * FUNCTION FLUSH (or a restart without persistence) forgets the library:
+ * loaded again on "Function not found", and the call goes through.
+ */
+static void test_library_reload(void **state)
+{
+	(void)state;
+	char uri[160];
+	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
+	spare_start("library", 0, 1);
 	rt_uri(uri, sizeof(uri), port, "?pool=1");
 	const concert_queue_backend *q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
@@ -438,27 +527,18 @@ static void test_noscript_reload(void **state)
 
 	redisContext *c = rt_redis(port);
 	assert_non_null(c);
-	redisReply *r = redisCommand(c, "SCRIPT LOAD %s", redis_queue_scripts[REDIS_QUEUE_STATUS].body);
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	char sha[41];
-	concert_sys_strlcpy(sha, r->str, sizeof(sha));
+	assert_int_equal(our_libraries(c), 1);
+	redisReply *r = redisCommand(c, "FUNCTION FLUSH");
 	freeReplyObject(r);
-	r = redisCommand(c, "SCRIPT FLUSH");
-	freeReplyObject(r);
-	r = redisCommand(c, "SCRIPT EXISTS %s", sha);
-	assert_int_equal(r->element[0]->integer, 0);
-	freeReplyObject(r);
+	assert_int_equal(our_libraries(c), 0);
 
 	concert_queue_policy policy = { 1, 0, 60000, 60000 };
 	int64_t concert = rt_unique_id();
 	concert_queue_entry e;
-	assert_int_equal(q->enter(ctx, &e, "noscript-user", concert, &policy, rt_now()), 0);
+	assert_int_equal(q->enter(ctx, &e, "library-user", concert, &policy, rt_now()), 0);
 	assert_int_equal(q->status(ctx, &e, concert, e.token_id, 0, &policy, rt_now()), 0);
 	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
-	r = redisCommand(c, "SCRIPT EXISTS %s", sha);
-	assert_int_equal(r->element[0]->integer, 1);
-	freeReplyObject(r);
+	assert_int_equal(our_libraries(c), 1);
 	redisFree(c);
 	q->close(ctx);
 }
@@ -469,7 +549,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_restart_without_persistence, spare_teardown),
 		cmocka_unit_test_teardown(test_restart_with_aof, spare_teardown),
 		cmocka_unit_test_teardown(test_command_timeout, spare_teardown),
-		cmocka_unit_test_teardown(test_noscript_reload, spare_teardown),
+		cmocka_unit_test_teardown(test_shared_timeout, spare_teardown),
+		cmocka_unit_test_teardown(test_library_reload, spare_teardown),
 	};
 	return cmocka_run_group_tests_name("redis.restart", tests, NULL, NULL);
 }
