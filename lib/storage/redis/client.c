@@ -541,7 +541,7 @@ static int client_run(redis_client *c, redisReply **out, int argc, const char **
 	int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
 	if (len < 0)
 		return concert_sys_error(CONCERT_ENOMEM, "cannot format a redis command");
-	conn *k;
+	conn *k = NULL;
 	int rc = conn_pick(c, &k);
 	if (rc == 0) {
 		rc = conn_request(c, k, cmd, (size_t)len, out);
