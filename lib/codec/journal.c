@@ -61,15 +61,25 @@ struct journal {
 	pthread_mutex_t mu;
 	pthread_cond_t done;   /* a leader, the syncer or compaction finished */
 	pthread_cond_t wake;   /* wakes the BATCH syncer */
+	pthread_cond_t grown;  /* a record was appended while a leader gathers */
 	int fd;                /* current journal; replaced only by compaction */
 	uint64_t generation;
 	frame_buffer pending;  /* appended, not yet written */
 	frame_buffer spare;    /* the leader's buffer while it writes */
 	uint64_t appended_seq, written_seq, synced_seq;
 	uint64_t last_batch, prev_batch; /* records the last two synced flushes carried */
+	int64_t last_sync_ns;  /* how long the last fdatasync took */
 	uint64_t file_size;
-	bool writing, compacting, syncing, failed, stop;
+	bool writing, compacting, syncing, gathering, failed, stop;
 };
+
+/*
+ * Records inside an fdatasync right now, over every journal of the process.
+ * A payment commits the store's journal and then the queue's: its threads
+ * move from one journal's sync to the other's, and a leader that sees
+ * records in another journal's sync knows committers are on their way.
+ */
+static atomic_uint_fast64_t records_syncing;
 
 struct journal_snapshot {
 	FILE *f;
@@ -449,6 +459,13 @@ static int lock_dir(journal *j)
 
 /* ---- commit ------------------------------------------------------------ */
 
+static int64_t monotonic_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 /*
  * Group commit under ALWAYS, called by a leader with mu held and `writing`
  * set. When the last syncs carried the records of several threads, those
@@ -456,10 +473,11 @@ static int lock_dir(journal *j)
  * at once would take only the few that made it, and the rest would wait a
  * whole fdatasync for the next one: with 16 committers on two cores the
  * batches settle into two alternating halves. So, as PostgreSQL's
- * commit_delay does, the leader first gives up the CPU while the batch
- * still grows: until it holds as many records as the last two syncs did, or
- * no record came for GATHER_IDLE_NS. A lone committer never waits: its last
- * batch was one record.
+ * commit_delay does, the leader first waits while its batch still grows:
+ * until it holds as many records as the last two syncs did, or no record
+ * came for GATHER_IDLE_NS, or, while another journal's sync holds records
+ * whose threads come here next, for at most one sync of its own. A lone
+ * committer never waits: its last batch was one record.
  */
 static void gather(journal *j)
 {
@@ -467,22 +485,34 @@ static void gather(journal *j)
 		return;
 	uint64_t want = j->written_seq + j->last_batch + j->prev_batch;
 	uint64_t seen = j->appended_seq;
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	int64_t idle_until = t.tv_sec * 1000000000LL + t.tv_nsec + GATHER_IDLE_NS;
+	int64_t now = monotonic_ns();
+	int64_t idle_until = now + GATHER_IDLE_NS;
+	int64_t cap = now + (j->last_sync_ns > GATHER_IDLE_NS ? j->last_sync_ns : GATHER_IDLE_NS);
+	j->gathering = true;
 	while (j->appended_seq < want) {
-		pthread_mutex_unlock(&j->mu);
-		sched_yield();
-		pthread_mutex_lock(&j->mu);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		int64_t now = t.tv_sec * 1000000000LL + t.tv_nsec;
+		if (atomic_load_explicit(&records_syncing, memory_order_relaxed)) {
+			/* Committers are blocked in another sync: sleep until one
+			 * appends here, or for one sync of our own at most. */
+			if (now >= cap)
+				break;
+			struct timespec ts = { cap / 1000000000LL, cap % 1000000000LL };
+			pthread_cond_timedwait(&j->grown, &j->mu, &ts);
+		} else {
+			/* Committers are on a CPU: let them run. A timed sleep would
+			 * oversleep by the timer slack (50 us), longer than they need. */
+			if (now >= idle_until || now >= cap)
+				break;
+			pthread_mutex_unlock(&j->mu);
+			sched_yield();
+			pthread_mutex_lock(&j->mu);
+		}
+		now = monotonic_ns();
 		if (j->appended_seq != seen) {
 			seen = j->appended_seq;
 			idle_until = now + GATHER_IDLE_NS;
-		} else if (now >= idle_until) {
-			break;
 		}
 	}
+	j->gathering = false;
 }
 
 /* Called with mu held and no writer; writes (and syncs) all appended so far. */
@@ -492,16 +522,20 @@ static int lead_flush(journal *j, bool sync)
 	if (sync)
 		gather(j);
 	frame_buffer out = j->pending;
-	uint64_t upto = j->appended_seq;
+	uint64_t upto = j->appended_seq, batch = upto - j->written_seq;
 	int fd = j->fd, rc = 0;
 	j->pending = j->spare;
 	j->spare = out;
 	pthread_mutex_unlock(&j->mu);
 
-	if (write_all(fd, out.data, out.len))
+	int64_t started = monotonic_ns();
+	if (write_all(fd, out.data, out.len)) {
 		rc = io_error(j, "write", j->name);
-	else if (sync)
+	} else if (sync) {
+		atomic_fetch_add_explicit(&records_syncing, batch, memory_order_relaxed);
 		rc = sync_file(j, fd);
+		atomic_fetch_sub_explicit(&records_syncing, batch, memory_order_relaxed);
+	}
 
 	pthread_mutex_lock(&j->mu);
 	j->writing = false;
@@ -509,7 +543,8 @@ static int lead_flush(journal *j, bool sync)
 	if (!rc) {
 		if (sync) {
 			j->prev_batch = j->last_batch;
-			j->last_batch = upto - j->written_seq;
+			j->last_batch = batch;
+			j->last_sync_ns = monotonic_ns() - started;
 		}
 		j->written_seq = upto;
 		j->synced_seq = sync ? upto : j->synced_seq;
@@ -561,6 +596,8 @@ uint64_t journal_append(journal *j, const uint8_t *payload, size_t len)
 			memcpy(b->data + b->len + HEADER_SIZE, payload, len);
 		b->len += HEADER_SIZE + len;
 		seq = ++j->appended_seq;
+		if (j->gathering)
+			pthread_cond_signal(&j->grown);
 	}
 	pthread_mutex_unlock(&j->mu);
 	return seq;
@@ -631,6 +668,7 @@ static void journal_free(journal *j)
 		close(j->dir_fd);
 	pthread_cond_destroy(&j->done);
 	pthread_cond_destroy(&j->wake);
+	pthread_cond_destroy(&j->grown);
 	pthread_mutex_destroy(&j->mu);
 	free(j->pending.data);
 	free(j->spare.data);
@@ -658,6 +696,7 @@ static journal *journal_alloc(const char *dir, const char *name, journal_fsync p
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&j->mu, NULL);
 	pthread_cond_init(&j->wake, &attr);
+	pthread_cond_init(&j->grown, &attr);
 	pthread_cond_init(&j->done, NULL);
 	pthread_condattr_destroy(&attr);
 	return j;
