@@ -12,6 +12,7 @@
  * operations whose name contains OP (e.g. "enter", "group"), for profiling.
  */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <concert.h>
 
 #define MAX_THREADS 16
+#define USER_LEN 24
 
 typedef struct bench_config {
 	const char *store;     /* URI */
@@ -37,6 +39,7 @@ typedef struct worker {
 	int index;
 	long ops;
 	char (*tokens)[CONCERT_TOKEN_MAX + 1];
+	char (*users)[USER_LEN];   /* new users to enter, formatted before the clock starts */
 	int64_t *holds;
 	int failed;
 } worker;
@@ -143,12 +146,10 @@ static void *run_charge(void *arg)
 static void *run_enter(void *arg)
 {
 	worker *w = arg;
-	char user[32];
 	pthread_barrier_wait(w->start);
 	for (long i = 0; i < w->ops; i++) {
 		concert_queue_status *st;
-		snprintf(user, sizeof(user), "e%d-%ld", w->index, i);
-		if (concert_queue_enter(w->engine, &st, user, w->concert_id))
+		if (concert_queue_enter(w->engine, &st, w->users[i], w->concert_id))
 			w->failed = 1;
 		concert_free(st);
 	}
@@ -207,6 +208,11 @@ static void prepare(worker *w, bench_kind kind, const bench_config *cfg)
 		break;
 	case ENTER:
 		make_schedule(e, &w->concert_id, 1);
+		w->users = malloc(sizeof(*w->users) * (size_t)w->ops);
+		if (!w->users)
+			die(CONCERT_ENOMEM, "enter set-up");
+		for (long i = 0; i < w->ops; i++)
+			snprintf(w->users[i], USER_LEN, "e%d-%ld", w->index, i);
 		break;
 	case STATUS:
 		make_schedule(e, &w->concert_id, 1);
@@ -261,10 +267,14 @@ static double measure(const bench_config *cfg, bench_kind kind, int threads, lon
 	double elapsed = now_seconds() - t0;
 	for (int t = 0; t < threads; t++) {
 		free(w[t].tokens);
+		free(w[t].users);
 		free(w[t].holds);
 	}
 	pthread_barrier_destroy(&start);
 	concert_engine_close(e);
+	/* Hand the phase's memory back, so the next phase starts from a heap
+	 * like a fresh process's, not from the fragments of this one. */
+	malloc_trim(0);
 	return (double)total / elapsed;
 }
 
