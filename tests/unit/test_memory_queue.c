@@ -410,6 +410,50 @@ static void test_many_tokens_keep_order(void **state)
 	free(ids);
 }
 
+/*
+ * Two concerts filling at once draw their token ids from one counter, so
+ * each concert's ids come with gaps; at this size each concert's maps pass
+ * 2 MiB (mapped apart, offered huge pages) and shrink back below it once
+ * the tokens leave and are forgotten. Every token stays found, in order.
+ */
+static void test_two_concerts_fill_at_once(void **state)
+{
+	fixture *f = *state;
+	enum { N = 50000 };
+	f->policy = (concert_queue_policy){ 0, 0, 3600000, 3600000 };
+	int64_t(*ids)[2] = calloc(N, sizeof(*ids));
+	assert_non_null(ids);
+	char user[16];
+	for (int i = 0; i < N; i++)
+		for (int c = 0; c < 2; c++) {
+			snprintf(user, sizeof(user), "u%d", i);
+			ids[i][c] = enter(f, user, c + 1).token_id;
+		}
+	for (int i = 0; i < N; i++)
+		for (int c = 0; c < 2; c++) {
+			concert_queue_entry s = status(f, c + 1, ids[i][c], 0);
+			assert_int_equal(s.position, i + 1);
+			assert_int_equal(s.token_id, ids[i][c]);
+		}
+	for (int i = 0; i < N; i++)
+		for (int c = 0; c < 2; c++)
+			assert_int_equal(B->leave(f->q, c + 1, ids[i][c], f->now), 0);
+	/* Past retention every ended token is forgotten. */
+	f->now += 2 * (f->policy.wait_idle_ttl + f->policy.active_ttl);
+	uint64_t swept = 0, total = 0;
+	do {
+		assert_int_equal(B->sweep(f->q, f->now, &swept), 0);
+		total += swept;
+	} while (swept);
+	assert_int_equal(total, 2 * N);
+	concert_queue_entry e;
+	assert_int_equal(B->status(f->q, &e, 1, ids[0][0], 0, &f->policy, f->now), CONCERT_ETOKEN);
+	assert_int_equal(B->status(f->q, &e, 2, ids[N - 1][1], 0, &f->policy, f->now), CONCERT_ETOKEN);
+	/* The maps still work after shrinking. */
+	assert_int_equal(enter(f, "again", 1).position, 1);
+	free(ids);
+}
+
 static void test_durable_reopen(void **state)
 {
 	fixture *f = *state;
@@ -633,6 +677,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ended_tokens_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_tokens_keep_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_concerts_fill_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_expiry_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_compaction, setup, teardown),
