@@ -70,17 +70,34 @@ concert_time it_clock_read(void *ctx)
 	return atomic_load(&((it_clock *)ctx)->now);
 }
 
+/* Options both engines share: the URIs, a fixed secret and the shared clock. */
+static void engine_options(concert_options *o, const char *store, const char *queue,
+			   it_clock *clock)
+{
+	static const unsigned char secret[] = "pg-integration-secret";
+	concert_options_init(o, CONCERT_OPTIONS_VERSION);
+	o->store = store;
+	o->queue = queue;
+	o->secret = secret;
+	o->secret_len = sizeof(secret) - 1;
+	o->clock = it_clock_read;
+	o->clock_ctx = clock;
+}
+
+static concert_engine *engine_open(const concert_options *o)
+{
+	concert_engine *e = NULL;
+	if (concert_engine_open(&e, o) != 0) {
+		fprintf(stderr, "engine open on %s failed: %s\n", o->store, concert_error_last()->message);
+		exit(1);
+	}
+	return e;
+}
+
 concert_engine *it_engine(const char *uri, it_clock *clock, concert_time hold_ttl)
 {
 	concert_options o;
-	concert_options_init(&o, CONCERT_OPTIONS_VERSION);
-	o.store = uri;
-	o.queue = uri;
-	static const unsigned char secret[] = "pg-integration-secret";
-	o.secret = secret;
-	o.secret_len = sizeof(secret) - 1;
-	o.clock = it_clock_read;
-	o.clock_ctx = clock;
+	engine_options(&o, uri, uri, clock);
 	o.max_active = 1000000;
 	o.active_ttl = 30 * IT_DAY;
 	o.wait_idle_ttl = 30 * IT_DAY;
@@ -88,12 +105,18 @@ concert_engine *it_engine(const char *uri, it_clock *clock, concert_time hold_tt
 	o.hold_max_lifetime = hold_ttl * 3;
 	o.max_holds_per_user = 100;
 	o.max_seats_per_user = 100;
-	concert_engine *e = NULL;
-	if (concert_engine_open(&e, &o) != 0) {
-		fprintf(stderr, "engine open on %s failed: %s\n", uri, concert_error_last()->message);
-		exit(1);
-	}
-	return e;
+	return engine_open(&o);
+}
+
+concert_engine *it_queue_engine(const char *store, const char *queue, it_clock *clock,
+	uint32_t max_active, concert_time wait_idle_ttl, concert_time active_ttl)
+{
+	concert_options o;
+	engine_options(&o, store, queue, clock);
+	o.max_active = max_active;
+	o.wait_idle_ttl = wait_idle_ttl;
+	o.active_ttl = active_ttl;
+	return engine_open(&o);
 }
 
 void it_make_venue(concert_engine *e, it_venue *v, int32_t seats, int64_t price)

@@ -70,6 +70,9 @@ concert_time it_clock_read(void *ctx);
 
 /* An engine on `uri` for store and queue, with `clock` and generous limits. */
 concert_engine *it_engine(const char *uri, it_clock *clock, concert_time hold_ttl);
+/* An engine for queue tests: its own store and queue URIs and queue policy. */
+concert_engine *it_queue_engine(const char *store, const char *queue, it_clock *clock,
+	uint32_t max_active, concert_time wait_idle_ttl, concert_time active_ttl);
 
 /* A concert open for a month around the clock, one schedule, `seats` seats. */
 typedef struct it_venue {

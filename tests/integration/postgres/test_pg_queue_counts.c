@@ -11,25 +11,6 @@
 
 enum { USERS = 12, MAX_ACTIVE = 3 };
 
-static concert_engine *open_engine(const char *uri, it_clock *clock)
-{
-	concert_options o;
-	concert_options_init(&o, CONCERT_OPTIONS_VERSION);
-	o.store = uri;
-	o.queue = uri;
-	o.clock = it_clock_read;
-	o.clock_ctx = clock;
-	o.max_active = MAX_ACTIVE;
-	o.wait_idle_ttl = 10 * IT_MINUTE;
-	o.active_ttl = 30 * IT_MINUTE;
-	concert_engine *e = NULL;
-	if (concert_engine_open(&e, &o) != 0) {
-		fprintf(stderr, "engine open failed: %s\n", concert_error_last()->message);
-		exit(1);
-	}
-	return e;
-}
-
 static void expect(concert_engine *e, int64_t concert, uint64_t waiting, uint64_t active,
 		   const char *when)
 {
@@ -45,7 +26,7 @@ int main(void)
 	char uri[IT_URI_MAX];
 	it_uri(uri, "counts", 2);
 	it_clock *clock = it_clock_new();
-	concert_engine *e = open_engine(uri, clock);
+	concert_engine *e = it_queue_engine(uri, uri, clock, MAX_ACTIVE, 10 * IT_MINUTE, 30 * IT_MINUTE);
 	it_venue v;
 	it_make_venue(e, &v, 1, 100);
 	expect(e, v.concert_id, 0, 0, "no queue yet");

@@ -21,25 +21,6 @@ enum { MAX_ACTIVE = 2 };
 #define IDLE_TTL (10 * IT_MINUTE)
 #define ACTIVE_TTL (10 * IT_MINUTE)
 
-static concert_engine *open_engine(const char *uri, it_clock *clock)
-{
-	concert_options o;
-	concert_options_init(&o, CONCERT_OPTIONS_VERSION);
-	o.store = uri;
-	o.queue = uri;
-	o.clock = it_clock_read;
-	o.clock_ctx = clock;
-	o.max_active = MAX_ACTIVE;
-	o.wait_idle_ttl = IDLE_TTL;
-	o.active_ttl = ACTIVE_TTL;
-	concert_engine *e = NULL;
-	if (concert_engine_open(&e, &o) != 0) {
-		fprintf(stderr, "engine open failed: %s\n", concert_error_last()->message);
-		exit(1);
-	}
-	return e;
-}
-
 static concert_queue_status *enter(concert_engine *e, const char *user, int64_t concert)
 {
 	concert_queue_status *st = NULL;
@@ -87,7 +68,7 @@ int main(void)
 	char uri[IT_URI_MAX];
 	it_uri(uri, "end_race", 2);
 	it_clock *clock = it_clock_new();
-	concert_engine *e = open_engine(uri, clock);
+	concert_engine *e = it_queue_engine(uri, uri, clock, MAX_ACTIVE, IDLE_TTL, ACTIVE_TTL);
 	it_venue v;
 	it_make_venue(e, &v, 1, 100);
 

@@ -23,25 +23,6 @@ typedef struct outcome {
 	int same_payment;           /* the repeat with the key answered the original */
 } outcome;
 
-static concert_engine *open_engine(const char *store, const char *queue, it_clock *clock)
-{
-	concert_options o;
-	concert_options_init(&o, CONCERT_OPTIONS_VERSION);
-	o.store = store;
-	o.queue = queue;
-	o.clock = it_clock_read;
-	o.clock_ctx = clock;
-	o.max_active = 1;
-	o.wait_idle_ttl = 10 * IT_MINUTE;
-	o.active_ttl = ACTIVE_TTL;
-	concert_engine *e = NULL;
-	if (concert_engine_open(&e, &o) != 0) {
-		fprintf(stderr, "engine open failed: %s\n", concert_error_last()->message);
-		exit(1);
-	}
-	return e;
-}
-
 static int enter(concert_engine *e, char *token, const char *user, int64_t concert,
 		 int64_t *position)
 {
@@ -124,8 +105,8 @@ int main(void)
 	 * queue is its own, so the engine asks the queue as it would Redis. */
 	snprintf(apart, sizeof(apart), "%s&application_name=concert-queue", uri);
 	it_clock *clock = it_clock_new();
-	concert_engine *shared = open_engine(uri, uri, clock);
-	concert_engine *separate = open_engine(uri, apart, clock);
+	concert_engine *shared = it_queue_engine(uri, uri, clock, 1, 10 * IT_MINUTE, ACTIVE_TTL);
+	concert_engine *separate = it_queue_engine(uri, apart, clock, 1, 10 * IT_MINUTE, ACTIVE_TTL);
 
 	outcome in_store = { { 0 }, 0, 0, 0 }, asked = { { 0 }, 0, 0, 0 };
 	scenario(shared, clock, "shared", &in_store);
