@@ -381,22 +381,50 @@ static pid_t server_pid(const char *dir)
 	return (pid_t)pid;
 }
 
+#define SPARE_POLICY { 1, 0, 60000, 60000 }
+
+/* A queue on a fresh spare server (URI query `query`), one user entered. */
+static void *spare_queue(const char *name, const char *query, const concert_queue_backend **q,
+			 int64_t *concert, concert_queue_entry *e)
+{
+	char uri[160];
+	spare_start(name, 0, 1);
+	rt_uri(uri, sizeof(uri), rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), query);
+	*q = concert_registry_queue(uri);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = NULL;
+	assert_int_equal((*q)->open(&ctx, uri, &env), 0);
+	concert_queue_policy policy = SPARE_POLICY;
+	*concert = rt_unique_id();
+	assert_int_equal((*q)->enter(ctx, e, "spare-user", *concert, &policy, rt_now()), 0);
+	return ctx;
+}
+
+/* Once the server runs again, status answers (the user is ACTIVE). */
+static void answered_after_sigcont(const concert_queue_backend *q, void *ctx, int64_t concert,
+				   concert_queue_entry *e)
+{
+	concert_queue_policy policy = SPARE_POLICY;
+	int64_t deadline = rt_monotonic_ms() + WAIT_MS;
+	int rc;
+	while ((rc = q->status(ctx, e, concert, e->token_id, 0, &policy, rt_now())) != 0) {
+		assert_int_equal(rc, CONCERT_EUNAVAILABLE);
+		if (rt_monotonic_ms() > deadline)
+			fail_msg("no success after SIGCONT");
+		rt_pause_ms(10);
+	}
+	assert_int_equal(e->state, CONCERT_QUEUE_ACTIVE);
+}
+
 /* A server that stops answering costs one timeout per call, not a hang. */
 static void test_command_timeout(void **state)
 {
 	(void)state;
-	char uri[160];
-	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	spare_start("timeout", 0, 1);
-	rt_uri(uri, sizeof(uri), port, "?timeout_ms=300&connect_timeout_ms=300");
-	const concert_queue_backend *q = concert_registry_queue(uri);
-	concert_backend_env env = rt_backend_env();
-	void *ctx = NULL;
-	assert_int_equal(q->open(&ctx, uri, &env), 0);
-	concert_queue_policy policy = { 1, 0, 60000, 60000 };
-	int64_t concert = rt_unique_id();
+	const concert_queue_backend *q;
+	int64_t concert;
 	concert_queue_entry e;
-	assert_int_equal(q->enter(ctx, &e, "timeout-user", concert, &policy, rt_now()), 0);
+	void *ctx = spare_queue("timeout", "?timeout_ms=300&connect_timeout_ms=300", &q, &concert, &e);
+	concert_queue_policy policy = SPARE_POLICY;
 
 	pid_t pid = server_pid(spare_dir);
 	assert_int_equal(kill(pid, SIGSTOP), 0);
@@ -414,14 +442,7 @@ static void test_command_timeout(void **state)
 	assert_int_equal(rc2, CONCERT_EUNAVAILABLE);
 	assert_true(took >= 250 && took < 5000);
 
-	int64_t deadline = rt_monotonic_ms() + WAIT_MS;
-	while ((rc = q->status(ctx, &e, concert, e.token_id, 0, &policy, rt_now())) != 0) {
-		assert_int_equal(rc, CONCERT_EUNAVAILABLE);
-		if (rt_monotonic_ms() > deadline)
-			fail_msg("no success after SIGCONT");
-		rt_pause_ms(10);
-	}
-	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
+	answered_after_sigcont(q, ctx, concert, &e);
 	q->close(ctx);
 }
 
@@ -439,7 +460,7 @@ typedef struct shared_call {
 static void *shared_call_main(void *arg)
 {
 	shared_call *c = arg;
-	concert_queue_policy policy = { 1, 0, 60000, 60000 };
+	concert_queue_policy policy = SPARE_POLICY;
 	concert_queue_entry e;
 	int64_t started = rt_monotonic_ms();
 	c->rc = c->q->status(c->ctx, &e, c->concert, c->token, 0, &policy, rt_now());
@@ -455,18 +476,11 @@ static void *shared_call_main(void *arg)
 static void test_shared_timeout(void **state)
 {
 	(void)state;
-	char uri[160];
-	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	spare_start("shared-timeout", 0, 1);
-	rt_uri(uri, sizeof(uri), port, "?timeout_ms=300&connect_timeout_ms=300&pool=1");
-	const concert_queue_backend *q = concert_registry_queue(uri);
-	concert_backend_env env = rt_backend_env();
-	void *ctx = NULL;
-	assert_int_equal(q->open(&ctx, uri, &env), 0);
-	concert_queue_policy policy = { 1, 0, 60000, 60000 };
-	int64_t concert = rt_unique_id();
+	const concert_queue_backend *q;
+	int64_t concert;
 	concert_queue_entry e;
-	assert_int_equal(q->enter(ctx, &e, "shared-user", concert, &policy, rt_now()), 0);
+	void *ctx = spare_queue("shared-timeout", "?timeout_ms=300&connect_timeout_ms=300&pool=1", &q,
+				&concert, &e);
 
 	pid_t pid = server_pid(spare_dir);
 	assert_int_equal(kill(pid, SIGSTOP), 0);
@@ -486,15 +500,7 @@ static void test_shared_timeout(void **state)
 		assert_true(calls[i].took < 5000);
 	}
 
-	int64_t deadline = rt_monotonic_ms() + WAIT_MS;
-	int rc;
-	while ((rc = q->status(ctx, &e, concert, e.token_id, 0, &policy, rt_now())) != 0) {
-		assert_int_equal(rc, CONCERT_EUNAVAILABLE);
-		if (rt_monotonic_ms() > deadline)
-			fail_msg("no success after SIGCONT");
-		rt_pause_ms(10);
-	}
-	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
+	answered_after_sigcont(q, ctx, concert, &e);
 	q->close(ctx);
 }
 
@@ -532,7 +538,7 @@ static void test_library_reload(void **state)
 	freeReplyObject(r);
 	assert_int_equal(our_libraries(c), 0);
 
-	concert_queue_policy policy = { 1, 0, 60000, 60000 };
+	concert_queue_policy policy = SPARE_POLICY;
 	int64_t concert = rt_unique_id();
 	concert_queue_entry e;
 	assert_int_equal(q->enter(ctx, &e, "library-user", concert, &policy, rt_now()), 0);
