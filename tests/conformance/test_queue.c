@@ -235,6 +235,83 @@ static void test_position_after_leave(void **state)
 	assert_state(h, concert, e.token_id, &p, CONCERT_QUEUE_WAITING, 4);
 }
 
+/*
+ * Positions against a model: users enter, leave, finish, poll and go idle
+ * in a seeded random order, and after every step each token's state and
+ * position must be what a plain list in arrival order says (expire what is
+ * past its deadline, then admit from the head while fewer than max_active
+ * are ACTIVE). Tokens leave from the head, from the middle and by expiry,
+ * so a backend that keeps positions in any other form than a rank (the
+ * Redis one counts from its head) is checked on every way out.
+ */
+#define M_USERS 48
+#define M_STEPS 160
+
+typedef struct model_token {
+	int64_t id;
+	int32_t state;
+	concert_time expires;
+} model_token;
+
+static void model_settle(model_token *t, size_t n, uint32_t max_active, concert_time now,
+			 concert_time active_ttl)
+{
+	size_t active = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].state == CONCERT_QUEUE_WAITING && t[i].expires <= now)
+			t[i].state = CONCERT_QUEUE_EXPIRED;
+		active += t[i].state == CONCERT_QUEUE_ACTIVE;
+	}
+	for (size_t i = 0; i < n && active < max_active; i++)
+		if (t[i].state == CONCERT_QUEUE_WAITING) {
+			t[i].state = CONCERT_QUEUE_ACTIVE;
+			t[i].expires = now + active_ttl;
+			active++;
+		}
+}
+
+static void test_positions_follow_the_model(void **state)
+{
+	harness *h = *state;
+	concert_queue_policy p = policy(3, 0, 10 * H_SECOND, H_HOUR);
+	int64_t concert = h_unique_id();
+	model_token t[M_USERS + M_STEPS];
+	size_t n = 0;
+	uint64_t rng = 0x2545f4914f6cdd1dULL;
+	for (int step = 0; step < M_STEPS + M_USERS; step++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		size_t pick = n ? (size_t)(rng >> 20) % n : 0;
+		int action = step < M_USERS ? 0 : (int)(rng % 8);
+		concert_queue_entry e;
+		if (action <= 1) { /* a new user at the back */
+			char user[H_NAME_SIZE];
+			assert_ok(q_enter(h, &e, h_unique(user, "quser"), concert, &p));
+			t[n++] = (model_token){ e.token_id, CONCERT_QUEUE_WAITING,
+						h_now(h) + p.wait_idle_ttl };
+		} else if (action == 2 && t[pick].state <= CONCERT_QUEUE_ACTIVE) {
+			assert_ok(h->queue->leave(h->queue_ctx, concert, t[pick].id, h_now(h)));
+			t[pick].state = CONCERT_QUEUE_EXPIRED;
+		} else if (action == 3 && t[pick].state == CONCERT_QUEUE_ACTIVE) {
+			assert_ok(h->queue->complete(h->queue_ctx, concert, t[pick].id, h_now(h)));
+			t[pick].state = CONCERT_QUEUE_DONE;
+		} else if (action >= 4) { /* time passes; every other waiting user polls */
+			h_advance(h, (concert_time)(rng % 4) * H_SECOND);
+			model_settle(t, n, p.max_active, h_now(h), p.active_ttl);
+			for (size_t i = step % 2; i < n; i += 2)
+				if (t[i].state == CONCERT_QUEUE_WAITING) {
+					assert_ok(q_status(h, &e, concert, t[i].id, 1, &p));
+					t[i].expires = h_now(h) + p.wait_idle_ttl;
+				}
+		}
+		model_settle(t, n, p.max_active, h_now(h), p.active_ttl);
+		int64_t position = 0;
+		for (size_t i = 0; i < n; i++) {
+			int waiting = t[i].state == CONCERT_QUEUE_WAITING;
+			assert_state(h, concert, t[i].id, &p, t[i].state, waiting ? ++position : 0);
+		}
+	}
+}
+
 static void test_max_active(void **state)
 {
 	harness *h = *state;
@@ -481,6 +558,7 @@ int main(void)
 		T(test_enter_idempotent),
 		T(test_fifo_admission),
 		T(test_position_after_leave),
+		T(test_positions_follow_the_model),
 		T(test_max_active),
 		T(test_admit_per_second),
 		T(test_idle_expiry),
