@@ -24,7 +24,7 @@ _Static_assert(CONCERT_ETOKEN == -7 && CONCERT_EEXPIRED == -6 && CONCERT_ESTATE 
 	       "the error codes in scripts.c must match errors.h");
 
 #define KEY_MAX (REDIS_PREFIX_MAX + 64)
-#define QUEUE_KEYS 7
+#define QUEUE_KEYS 8
 #define QUEUE_ARGS_MAX 8
 #define ENTER_ATTEMPTS 8
 
@@ -41,7 +41,7 @@ typedef struct queue_call {
 static void call_init(queue_call *call, const redis_client *client, int64_t concert_id)
 {
 	static const char *const suffix[QUEUE_KEYS] = { "meta", "waiting", "idle", "active",
-		"tokens", "users", "ended" };
+		"tokens", "users", "ended", "gone" };
 	for (int i = 0; i < QUEUE_KEYS; i++) {
 		int n = snprintf(call->keys[i], KEY_MAX, "%sconcert:{%lld}:%s",
 				 redis_client_prefix(client), (long long)concert_id, suffix[i]);

@@ -26,16 +26,26 @@
  * Every queue function works on the keys of one concert, all with the hash
  * tag {concertId} so they live in one Cluster slot:
  *   keys[1] meta     HASH  the counters of an earlier layout, adopted into tokens once
- *   keys[2] waiting  ZSET  token id -> seq (FIFO order; ZRANK is the position)
+ *   keys[2] waiting  ZSET  token id -> seq (FIFO order)
  *   keys[3] idle     ZSET  WAITING token id -> idle deadline
  *   keys[4] active   ZSET  ACTIVE token id -> active_until
  *   keys[5] tokens   HASH  token id -> "state|seq|issued|expires|ended|user",
  *                          and the concert's counters: seq, admitted, running
- *                          (members of active), retention, expire_at, purge_at,
- *                          bucket_rate, bucket, bucket_at
+ *                          (members of active), head, gone (members of gone),
+ *                          retention, expire_at, purge_at, bucket_rate, bucket,
+ *                          bucket_at
  *   keys[6] users    HASH  user id -> live token id
  *   keys[7] ended    ZSET  EXPIRED/DONE token id -> when it ended
- * Invariant: a token is live (WAITING/ACTIVE) iff users maps its user to it.
+ *   keys[8] gone     ZSET  seq -> seq of tokens that left waiting from behind its head
+ * Invariants: a token is live (WAITING/ACTIVE) iff users maps its user to it;
+ * head is the lowest seq in waiting (NEVER if empty); gone holds every seq
+ * above head that left waiting (and may still hold some below it).
+ *
+ * Position: seqs are handed out one by one, so the WAITING token with seq s
+ * is preceded by the seqs head..s-1 less those that left: s - head + 1 minus
+ * the members of gone in [head, s). Most tokens leave from the head
+ * (admission), so gone is small or empty and a status reads no ZSET at all;
+ * ZRANK in a ZSET of a million members costs ~5 us of cache misses.
  *
  * Every redis.call costs about a microsecond of Redis CPU, more than most
  * of the Lua around it, so the functions make few: the counters live in the
@@ -62,6 +72,10 @@
 	/* "Nothing due": 2^53, exact in a double and printable by int(). */                               \
 	"local NEVER = 9007199254740992\n"                                                                 \
 	"local function int(n) return string.format('%d', n) end\n"                                        \
+	"local function first_score(z)\n"                                                                  \
+	"  local r = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')\n"                                        \
+	"  return r[2] and tonumber(r[2]) or NEVER\n"                                                      \
+	"end\n"                                                                                            \
 	"local function set(c, field, value)\n"                                                            \
 	"  c[field] = value\n"                                                                             \
 	"  c.dirty[field] = true\n"                                                                        \
@@ -87,8 +101,9 @@
 	 * token's record. */                                                                              \
 	"local function open(keys, full, id)\n"                                                            \
 	"  local c = { k = keys, dirty = {} }\n"                                                           \
-	"  local q = { keys[5], 'admitted', 'retention', 'expire_at', 'running', 'seq', 'purge_at' }\n"    \
-	"  local n = full and 7 or 5\n"                                                                    \
+	"  local q = { keys[5], 'admitted', 'retention', 'expire_at', 'running', 'head', 'gone', 'seq',\n" \
+	"    'purge_at' }\n"                                                                               \
+	"  local n = full and 9 or 7\n"                                                                    \
 	"  if id then\n"                                                                                   \
 	"    n = n + 1\n"                                                                                  \
 	"    q[n] = id\n"                                                                                  \
@@ -96,13 +111,37 @@
 	"  local m = redis.call('HMGET', unpack(q, 1, n))\n"                                               \
 	"  c.admitted, c.retention = tonumber(m[1]) or 0, tonumber(m[2])\n"                                \
 	"  c.expire_at, c.running = tonumber(m[3]) or 0, tonumber(m[4])\n"                                 \
-	"  if full then c.seq, c.purge_at = tonumber(m[5]) or 0, tonumber(m[6]) or 0 end\n"                \
+	"  c.head, c.gone = tonumber(m[5]), tonumber(m[6]) or 0\n"                                         \
+	"  if full then c.seq, c.purge_at = tonumber(m[7]) or 0, tonumber(m[8]) or 0 end\n"                \
 	"  if not c.retention then\n"                                                                      \
 	"    adopt_legacy(c)\n"                                                                            \
 	"    c.seq = c.seq or 0\n"                                                                         \
 	"  end\n"                                                                                          \
 	"  if not c.running then set(c, 'running', redis.call('ZCARD', keys[4])) end\n"                    \
+	/* Data of a layout without head: gone is empty, head is waiting's first. */                       \
+	"  if not c.head then set(c, 'head', first_score(keys[2])) end\n"                                  \
 	"  return c, id and m[n - 1] or nil\n"                                                             \
+	"end\n"                                                                                            \
+	/* Takes token `id` (seq `seq`; nil: look it up) out of waiting. `at_head`: it is among            \
+	 * the first of waiting (admission), so it moves head and is never gone. */                        \
+	"local function unwait(c, id, seq, at_head)\n"                                                     \
+	"  seq = seq or tonumber(redis.call('ZSCORE', c.k[2], id))\n"                                      \
+	"  if not seq or redis.call('ZREM', c.k[2], id) == 0 then return end\n"                            \
+	"  if at_head or seq <= c.head then\n"                                                             \
+	"    c.head_moved = true\n"                                                                        \
+	"  else\n"                                                                                         \
+	"    set(c, 'gone', c.gone + redis.call('ZADD', c.k[8], seq, seq))\n"                              \
+	"  end\n"                                                                                          \
+	"end\n"                                                                                            \
+	/* head after tokens left the front of waiting; the gone below it are forgotten. */                \
+	"local function settle_head(c)\n"                                                                  \
+	"  if not c.head_moved then return end\n"                                                          \
+	"  c.head_moved = false\n"                                                                         \
+	"  set(c, 'head', first_score(c.k[2]))\n"                                                          \
+	"  if c.gone > 0 then\n"                                                                           \
+	"    local below = c.head == NEVER and '+inf' or '(' .. int(c.head)\n"                             \
+	"    set(c, 'gone', c.gone - redis.call('ZREMRANGEBYSCORE', c.k[8], '-inf', below))\n"             \
+	"  end\n"                                                                                          \
 	"end\n"                                                                                            \
 	"local function record(t)\n"                                                                       \
 	"  return t.state .. '|' .. int(t.seq) .. '|' .. int(t.issued) .. '|' ..\n"                        \
@@ -110,6 +149,7 @@
 	"end\n"                                                                                            \
 	/* The counters that changed, and the record of `t` (if given), in one HSET. */                    \
 	"local function done(c, result, t)\n"                                                              \
+	"  settle_head(c)\n"                                                                               \
 	"  local out, n = { c.k[5] }, 1\n"                                                                 \
 	"  for field in pairs(c.dirty) do\n"                                                               \
 	"    out[n + 1] = field\n"                                                                         \
@@ -150,7 +190,7 @@
 	"end\n"                                                                                            \
 	"local function finish(c, t, state, now)\n"                                                        \
 	"  if t.state == WAITING then\n"                                                                   \
-	"    redis.call('ZREM', c.k[2], t.id)\n"                                                           \
+	"    unwait(c, t.id, t.seq)\n"                                                                     \
 	"    redis.call('ZREM', c.k[3], t.id)\n"                                                           \
 	"  else\n"                                                                                         \
 	"    deactivate(c, t.id)\n"                                                                        \
@@ -180,14 +220,10 @@
 	"      deactivate(c, id)\n"                                                                        \
 	"    else\n"                                                                                       \
 	"      redis.call('ZREM', z, id)\n"                                                                \
-	"      redis.call('ZREM', c.k[2], id)\n"                                                           \
+	"      unwait(c, id)\n"                                                                            \
 	"    end\n"                                                                                        \
 	"  end\n"                                                                                          \
 	"  return #ids\n"                                                                                  \
-	"end\n"                                                                                            \
-	"local function first_score(z)\n"                                                                  \
-	"  local r = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')\n"                                        \
-	"  return r[2] and tonumber(r[2]) or NEVER\n"                                                      \
 	"end\n"                                                                                            \
 	/* Ends what the clock has ended (if anything is due); with `purge`, forgets tokens that           \
 	 * ended more than `retention` (active_ttl + wait_idle_ttl) ago. Returns how many, and             \
@@ -272,7 +308,7 @@
 	"      if t and t.state == WAITING and t.expires <= now then\n"                                    \
 	"        finish(c, t, EXPIRED, now)\n"                                                             \
 	"      else\n"                                                                                     \
-	"        redis.call('ZREM', c.k[2], id)\n"                                                         \
+	"        unwait(c, id, t and t.seq, true)\n"                                                       \
 	"        redis.call('ZREM', c.k[3], id)\n"                                                         \
 	"        if t and t.state == WAITING then\n"                                                       \
 	"          activate(c, id, active_until)\n"                                                        \
@@ -303,8 +339,12 @@
 	"end\n"                                                                                            \
 	"local function rank(c, t)\n"                                                                      \
 	"  if t.state ~= WAITING then return 0 end\n"                                                      \
-	"  local r = redis.call('ZRANK', c.k[2], t.id)\n"                                                  \
-	"  return r and r + 1 or 0\n"                                                                      \
+	"  settle_head(c)\n"                                                                               \
+	"  local p = t.seq - c.head + 1\n"                                                                 \
+	"  if c.gone > 0 then\n"                                                                           \
+	"    p = p - redis.call('ZCOUNT', c.k[8], int(c.head), '(' .. int(t.seq))\n"                       \
+	"  end\n"                                                                                          \
+	"  return p\n"                                                                                     \
 	"end\n"                                                                                            \
 	/* args: user, new token id, now, max_active, admit_per_second, wait_idle_ttl,                     \
 	 * active_ttl. The user's live token (touched), or a new one at the back when the id is            \
@@ -336,6 +376,7 @@
 	 * stale id meanwhile. */                                                                          \
 	"  c.fresh = t\n"                                                                                  \
 	"  redis.call('ZADD', keys[2], t.seq, new_id)\n"                                                   \
+	"  if t.seq < c.head then set(c, 'head', t.seq) end\n"                                             \
 	"  redis.call('ZADD', keys[3], int(t.expires), new_id)\n"                                          \
 	"  deadline(c, t.expires)\n"                                                                       \
 	"  redis.call('HSET', keys[6], user, new_id)\n"                                                    \
