@@ -3,7 +3,7 @@
  * Redis commands they cost, in one run on one server.
  *
  *   bench_redis --port PORT [--host 127.0.0.1] [--clients 1,8,50]
- *               [--seconds S] [--waiting N] [--pool P] [--json FILE]
+ *               [--seconds S] [--waiting N] [--pool P] [--only OP] [--json FILE]
  *
  * Per client count C (C threads, each one client making one blocking call
  * after another, as a host's worker threads do; one queue and one lock
@@ -14,7 +14,8 @@
  *   queue status    random tokens of a concert with N (1,000,000) waiting
  *   lock acquire    one seat (SET NX PX) / lock release (compare-and-delete)
  * each measured through the backend's vtable (what the engine calls, one
- * command each: FCALL of a library function, or SET NX PX), and
+ * command each: FCALL of a library function, SET NX PX, or for a status
+ * with nothing to write an HMGET), and
  * `redis-benchmark -c C` of EVALSHA of a one-line script (`return 1`) and
  * of `SET key v NX PX 60000` run right before and right after; their mean
  * is the reference. Enter, status and release are functions, so they are
@@ -25,6 +26,9 @@
  * the memory store; e.g. a PostgreSQL URI) wrapped to count hold_seats
  * calls: store round trips per 1,000 contenders, and the time until every
  * loser had its answer.
+ *
+ * --only OP runs just the operations whose name contains OP (no hot seat, no
+ * JSON), e.g. --only status to profile the server during one phase.
  *
  * Needs the Redis backend (CONCERT_WITH_REDIS=ON); bench/run_redis.sh starts
  * a server and runs this.
@@ -55,6 +59,7 @@ typedef struct args {
 	const char *json;
 	const char *hot_store;
 	int pool;            /* connections per backend context; 0: the URI's default */
+	const char *only;    /* run just the operations whose name contains this */
 } args;
 
 /* One operation at one client count, beside its raw reference. */
@@ -149,7 +154,8 @@ static double redis_benchmark(const args *a, int clients, const char *command)
 	return rps;
 }
 
-/* calls and usec of one command in INFO commandstats ("evalsha", "set"). */
+/* calls and usec in INFO commandstats of the commands in a space-separated list
+ * ("evalsha", "fcall hmget"), summed. */
 typedef struct cmdstat {
 	double calls, usec;
 } cmdstat;
@@ -158,16 +164,21 @@ static cmdstat command_stats(const args *a, const char *command)
 {
 	char cmd[256], line[512], want[64];
 	snprintf(cmd, sizeof(cmd), "redis-cli -h %s -p %d INFO commandstats", a->host, a->port);
-	snprintf(want, sizeof(want), "cmdstat_%s:calls=", command);
 	cmdstat st = { 0, 0 };
 	FILE *p = popen(cmd, "r");
 	while (p && fgets(line, sizeof(line), p)) {
-		if (strncmp(line, want, strlen(want)) != 0)
+		size_t n = strcspn(line, ":");
+		if (strncmp(line, "cmdstat_", 8) != 0 || n <= 8 || n - 8 > 16)
 			continue;
-		st.calls = strtod(line + strlen(want), NULL);
+		snprintf(want, sizeof(want), " %.*s ", (int)(n - 8), line + 8);
+		char list[64];
+		snprintf(list, sizeof(list), " %s ", command);
+		if (!strstr(list, want))
+			continue;
+		st.calls += strtod(line + n + strlen(":calls="), NULL);
 		const char *u = strstr(line, ",usec=");
 		if (u)
-			st.usec = strtod(u + 6, NULL);
+			st.usec += strtod(u + 6, NULL);
 	}
 	if (p)
 		pclose(p);
@@ -453,6 +464,7 @@ static void parse_args(args *a, int argc, char **argv)
 	a->json = NULL;
 	a->hot_store = "memory:";
 	a->pool = 0;
+	a->only = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--host") == 0) {
 			a->host = argv[i + 1];
@@ -466,6 +478,8 @@ static void parse_args(args *a, int argc, char **argv)
 			a->json = argv[i + 1];
 		} else if (strcmp(argv[i], "--pool") == 0) {
 			a->pool = atoi(argv[i + 1]);
+		} else if (strcmp(argv[i], "--only") == 0) {
+			a->only = argv[i + 1];
 		} else if (strcmp(argv[i], "--hot-store") == 0) {
 			a->hot_store = argv[i + 1];
 		} else if (strcmp(argv[i], "--clients") == 0) {
@@ -485,12 +499,25 @@ static void parse_args(args *a, int argc, char **argv)
 			fprintf(stderr, "bench_redis: clients must be 1..%d\n", MAX_CLIENTS);
 			exit(2);
 		}
-	if (!a->port || a->waiting < 1 || a->seconds <= 0) {
-		fprintf(stderr, "usage: bench_redis --port PORT [--host H] [--clients 1,8,50] "
-				"[--seconds S] [--waiting N] [--pool P] [--hot-store URI] "
-				"[--json FILE]\n");
+	if (a->only && a->json) {
+		fprintf(stderr, "bench_redis: --only makes no JSON report\n");
 		exit(2);
 	}
+	if (!a->port || a->waiting < 1 || a->seconds <= 0) {
+		fprintf(stderr, "usage: bench_redis --port PORT [--host H] [--clients 1,8,50] "
+				"[--seconds S] [--waiting N] [--pool P] [--only OP] "
+				"[--hot-store URI] [--json FILE]\n");
+		exit(2);
+	}
+}
+
+/* --only: the operations whose name contains it; a release needs its acquire. */
+static int selected(const args *a, int op)
+{
+	if (!a->only)
+		return 1;
+	return strstr(op_names[op], a->only) ||
+	       (op == ACQUIRE && strstr(op_names[RELEASE], a->only));
 }
 
 static const char *trivial_sha(const args *a)
@@ -509,9 +536,10 @@ static const char *trivial_sha(const args *a)
 }
 
 /* What the backend sends for `op`: a SET NX PX for ACQUIRE, else an FCALL. */
+/* The commands an operation sends: a status that changes nothing is an HMGET. */
 static const char *engine_command(int op)
 {
-	return op == ACQUIRE ? "set" : "fcall";
+	return op == ACQUIRE ? "set" : op == STATUS ? "fcall hmget" : "fcall";
 }
 
 /* ACQUIRE is set against SET NX PX; the others (functions) against a script. */
@@ -537,8 +565,9 @@ static void write_json(const args *a, const run_result *runs, const hot_result *
 	fprintf(f, "  \"reference\": \"redis-benchmark -c N on the same server, mean of a run right "
 		   "before and one right after each phase: EVALSHA of 'return 1' for the functions, "
 		   "SET NX PX 60000 for acquire\",\n");
-	fprintf(f, "  \"server_usec\": \"Redis CPU per call from INFO commandstats (fcall or set; "
-		   "the reference's evalsha or set)\",\n");
+	fprintf(f, "  \"server_usec\": \"Redis CPU per call from INFO commandstats (fcall; status: "
+		   "hmget, or fcall when it has work; acquire: set; the reference's evalsha or "
+		   "set)\",\n");
 	if (a->pool > 0)
 		fprintf(f, "  \"pool\": %d,\n", a->pool);
 	else
@@ -567,6 +596,24 @@ static void write_json(const args *a, const run_result *runs, const hot_result *
 	fclose(f);
 }
 
+static void print_runs(const args *a, const run_result *runs)
+{
+	printf("\nRedis backend through its vtable vs redis-benchmark, same server, same clients\n");
+	printf("%-8s %-13s %9s %9s %6s   %-10s %s\n", "clients", "operation", "ops/s", "raw", "ratio",
+	       "reference", "server us/op (raw)");
+	for (int i = 0; i < a->counts; i++)
+		for (int op = 0; op < OPS; op++) {
+			const op_result *o = &runs[i].op[op];
+			if (!selected(a, op))
+				continue;
+			printf("%-8d %-13s %9.0f %9.0f %6.2f   %-10s %.1f (%.1f)\n", runs[i].clients,
+			       op_names[op], o->ops, o->raw_ops, o->ops / o->raw_ops,
+			       op == ACQUIRE ? "SET NX PX" : "EVALSHA", o->usec, o->raw_usec);
+		}
+	if (selected(a, STATUS))
+		printf("(queue_status with %ld waiting)\n", a->waiting);
+}
+
 int main(int argc, char **argv)
 {
 	args a;
@@ -592,7 +639,7 @@ int main(int argc, char **argv)
 	const char *sha = trivial_sha(&a);
 
 	p.concert_id = 1;
-	int64_t *waiting = fill_waiting(&p, a.waiting);
+	int64_t *waiting = selected(&a, STATUS) ? fill_waiting(&p, a.waiting) : NULL;
 	p.tokens = waiting;
 	p.token_count = a.waiting;
 
@@ -610,6 +657,8 @@ int main(int argc, char **argv)
 		/* Each phase between two runs of its reference: the load of a shared
 		 * machine then weighs on both sides alike. */
 		for (int op = 0; op < OPS; op++) {
+			if (!selected(&a, op))
+				continue;
 			op_result *o = &r->op[op];
 			raw_result before = raw_command(&a, c, sha, op == ACQUIRE);
 			p.kind = op;
@@ -623,6 +672,13 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (a.only) {
+		print_runs(&a, runs);
+		free(waiting);
+		p.queue->close(p.queue_ctx);
+		p.lock->close(p.lock_ctx);
+		return 0;
+	}
 	char lock_uri[256];
 	snprintf(lock_uri, sizeof(lock_uri), "redis://%s:%d/0?pool=%d&prefix=benchhot%d:", a.host,
 		 a.port, HOT_THREADS, (int)getpid());
@@ -640,17 +696,7 @@ int main(int argc, char **argv)
 	hot_result with_lock = hot_seat(a.hot_store, lock_uri);
 	hot_result without_lock = hot_seat(a.hot_store, NULL);
 
-	printf("\nRedis backend through its vtable vs redis-benchmark, same server, same clients\n");
-	printf("%-8s %-13s %9s %9s %6s   %-10s %s\n", "clients", "operation", "ops/s", "raw", "ratio",
-	       "reference", "server us/op (raw)");
-	for (int i = 0; i < a.counts; i++)
-		for (int op = 0; op < OPS; op++) {
-			const op_result *o = &runs[i].op[op];
-			printf("%-8d %-13s %9.0f %9.0f %6.2f   %-10s %.1f (%.1f)\n", runs[i].clients,
-			       op_names[op], o->ops, o->raw_ops, o->ops / o->raw_ops,
-			       op == ACQUIRE ? "SET NX PX" : "EVALSHA", o->usec, o->raw_usec);
-		}
-	printf("(queue_status with %ld waiting)\n", a.waiting);
+	print_runs(&a, runs);
 	printf("\nhot seat, %d contenders on one seat (%d threads, store %.*s):\n", HOT_CONTENDERS,
 	       HOT_THREADS, (int)strcspn(a.hot_store, ":"), a.hot_store);
 	printf("  with the Redis lock:    %llu store round trips, all answered in %.0f ms\n",
