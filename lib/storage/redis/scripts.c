@@ -14,7 +14,9 @@
  * Numbers: Redis Lua numbers are doubles. Times (ms since the epoch),
  * sequence numbers and counters stay far below 2^53, so they are exact;
  * token ids (below 2^53 too) are kept as the strings the client sent.
- * int() formats a number without an exponent for keys and records.
+ * int() formats a number without an exponent for records and range bounds;
+ * a number passed to redis.call as an argument Redis formats exactly itself
+ * (and faster), so scores and counters go as numbers.
  *
  * Only `redis.register_function` may run while the library loads (client.c
  * prepends the library's name and PREFIX, the prefix of its function names);
@@ -153,7 +155,7 @@
 	"  local out, n = { c.k[5] }, 1\n"                                                                 \
 	"  for field in pairs(c.dirty) do\n"                                                               \
 	"    out[n + 1] = field\n"                                                                         \
-	"    out[n + 2] = int(c[field])\n"                                                                 \
+	"    out[n + 2] = c[field]\n"                                                                      \
 	"    n = n + 2\n"                                                                                  \
 	"  end\n"                                                                                          \
 	"  if t then\n"                                                                                    \
@@ -182,7 +184,7 @@
 	"end\n"                                                                                            \
 	/* `running` counts the members of active: every change to it goes through these two. */           \
 	"local function activate(c, id, until_)\n"                                                         \
-	"  set(c, 'running', c.running + redis.call('ZADD', c.k[4], int(until_), id))\n"                   \
+	"  set(c, 'running', c.running + redis.call('ZADD', c.k[4], until_, id))\n"                        \
 	"  deadline(c, until_)\n"                                                                          \
 	"end\n"                                                                                            \
 	"local function deactivate(c, id)\n"                                                               \
@@ -199,7 +201,7 @@
 	"  t.state = state\n"                                                                              \
 	"  t.ended = now\n"                                                                                \
 	"  save(c, t)\n"                                                                                   \
-	"  redis.call('ZADD', c.k[7], int(now), t.id)\n"                                                   \
+	"  redis.call('ZADD', c.k[7], now, t.id)\n"                                                        \
 	"  if c.retention then\n"                                                                          \
 	"    if not c.purge_at then\n"                                                                     \
 	"      c.purge_at = tonumber(redis.call('HGET', c.k[5], 'purge_at')) or 0\n"                       \
@@ -264,7 +266,7 @@
 	"  if t.state ~= WAITING then return end\n"                                                        \
 	"  t.expires = now + idle_ttl\n"                                                                   \
 	"  save(c, t)\n"                                                                                   \
-	"  redis.call('ZADD', c.k[3], int(t.expires), t.id)\n"                                             \
+	"  redis.call('ZADD', c.k[3], t.expires, t.id)\n"                                                  \
 	"  deadline(c, t.expires)\n"                                                                       \
 	"end\n"                                                                                            \
 	/* admit_per_second: a bucket of thousandths refilled at `rate` per second, holding one            \
@@ -356,20 +358,24 @@
 	"  local idle_ttl, active_ttl = tonumber(args[6]), tonumber(args[7])\n"                            \
 	"  policy_seen(c, idle_ttl, active_ttl)\n"                                                         \
 	"  expire_due(c, now, true)\n"                                                                     \
-	"  local t\n"                                                                                      \
-	"  local id = redis.call('HGET', keys[6], user)\n"                                                 \
-	"  if id then\n"                                                                                   \
-	"    t = load(c, id)\n"                                                                            \
-	"    if t then expire_if_due(c, t, now) end\n"                                                     \
+	/* A user new to the queue is claimed in one command; one already there is looked at. */           \
+	"  if taken or redis.call('HSETNX', keys[6], user, new_id) == 0 then\n"                            \
+	"    local t\n"                                                                                    \
+	"    local id = redis.call('HGET', keys[6], user)\n"                                               \
+	"    if id then\n"                                                                                 \
+	"      t = load(c, id)\n"                                                                          \
+	"      if t then expire_if_due(c, t, now) end\n"                                                   \
+	"    end\n"                                                                                        \
+	"    if t and live(t) then\n"                                                                      \
+	"      touch(c, t, idle_ttl, now)\n"                                                               \
+	"      local _, changed = admit(c, now, max_active, rate, active_ttl)\n"                           \
+	"      t = current(t, changed)\n"                                                                  \
+	"      return done(c, entry(c, t, 0, rank(c, t)))\n"                                               \
+	"    end\n"                                                                                        \
+	"    if taken then return done(c, { ID_TAKEN }) end\n"                                             \
+	"    redis.call('HSET', keys[6], user, new_id)\n"                                                  \
 	"  end\n"                                                                                          \
-	"  if t and live(t) then\n"                                                                        \
-	"    touch(c, t, idle_ttl, now)\n"                                                                 \
-	"    local _, changed = admit(c, now, max_active, rate, active_ttl)\n"                             \
-	"    t = current(t, changed)\n"                                                                    \
-	"    return done(c, entry(c, t, 0, rank(c, t)))\n"                                                 \
-	"  end\n"                                                                                          \
-	"  if taken then return done(c, { ID_TAKEN }) end\n"                                               \
-	"  t = { id = new_id, state = WAITING, seq = c.seq + 1, issued = now,\n"                           \
+	"  local t = { id = new_id, state = WAITING, seq = c.seq + 1, issued = now,\n"                     \
 	"    expires = now + idle_ttl, ended = 0, user = user }\n"                                         \
 	"  set(c, 'seq', t.seq)\n"                                                                         \
 	/* Its record is written last, with the counters: admission must not take it for a                 \
@@ -377,16 +383,16 @@
 	"  c.fresh = t\n"                                                                                  \
 	"  redis.call('ZADD', keys[2], t.seq, new_id)\n"                                                   \
 	"  if t.seq < c.head then set(c, 'head', t.seq) end\n"                                             \
-	"  redis.call('ZADD', keys[3], int(t.expires), new_id)\n"                                          \
+	"  redis.call('ZADD', keys[3], t.expires, new_id)\n"                                               \
 	"  deadline(c, t.expires)\n"                                                                       \
-	"  redis.call('HSET', keys[6], user, new_id)\n"                                                    \
 	"  local _, changed = admit(c, now, max_active, rate, active_ttl)\n"                               \
 	"  if changed and changed[new_id] then\n"                                                          \
 	"    return done(c, entry(c, changed[new_id], 1, 0))\n"                                            \
 	"  end\n"                                                                                          \
-	/* Still WAITING: its record goes with the counters, and the newest token is last in               \
-	 * waiting, so its position is the count. */                                                       \
-	"  return done(c, entry(c, t, 1, redis.call('ZCARD', keys[2])), t)\n"                              \
+	/* Still WAITING: its record goes with the counters. It is last in waiting, behind                 \
+	 * every member of gone. */                                                                        \
+	"  settle_head(c)\n"                                                                               \
+	"  return done(c, entry(c, t, 1, t.seq - c.head + 1 - c.gone), t)\n"                               \
 	"end\n"                                                                                            \
 	/* args: token id, touch (0/1), now, max_active, admit_per_second, wait_idle_ttl,                  \
 	 * active_ttl. */                                                                                  \
