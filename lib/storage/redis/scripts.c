@@ -351,11 +351,38 @@
 	/* args: user, new token id, now, max_active, admit_per_second, wait_idle_ttl,                     \
 	 * active_ttl. The user's live token (touched), or a new one at the back when the id is            \
 	 * free (ID_TAKEN otherwise: the client draws another). */                                         \
-	"local function enter(keys, args)\n"                                                               \
+	/* The common enter, a user new to a queue where nothing is due to expire, nobody can              \
+	 * be admitted and the policy is the one seen, in five commands and little Lua: what               \
+	 * the full path below would do then, without its bookkeeping. nil: take that path. */             \
+	"local function enter_new(keys, args, now, max_active, idle_ttl, active_ttl)\n"                    \
 	"  local user, new_id = args[1], args[2]\n"                                                        \
-	"  local c, taken = open(keys, true, new_id)\n"                                                    \
+	"  local m = redis.call('HMGET', keys[5], 'retention', 'expire_at', 'purge_at', 'running',\n"      \
+	"    'head', 'seq', 'gone', 'admitted', new_id)\n"                                                 \
+	"  local expire_at, purge_at, running, head =\n"                                                   \
+	"    tonumber(m[2]) or 0, tonumber(m[3]) or 0, tonumber(m[4]) or 0, tonumber(m[5]) or NEVER\n"     \
+	"  if m[9] or tonumber(m[1]) ~= idle_ttl + active_ttl or now >= expire_at or\n"                    \
+	"    now >= purge_at or running < max_active or head == NEVER or\n"                                \
+	"    redis.call('HSETNX', keys[6], user, new_id) == 0 then return nil end\n"                       \
+	"  local seq, expires = (tonumber(m[6]) or 0) + 1, now + idle_ttl\n"                               \
+	"  redis.call('ZADD', keys[2], seq, new_id)\n"                                                     \
+	"  redis.call('ZADD', keys[3], expires, new_id)\n"                                                 \
+	"  local rec = WAITING .. '|' .. int(seq) .. '|' .. args[3] .. '|' .. int(expires) ..\n"           \
+	"    '|0|' .. user\n"                                                                              \
+	"  if expires < expire_at then\n"                                                                  \
+	"    redis.call('HSET', keys[5], 'seq', seq, 'expire_at', expires, new_id, rec)\n"                 \
+	"  else\n"                                                                                         \
+	"    redis.call('HSET', keys[5], 'seq', seq, new_id, rec)\n"                                       \
+	"  end\n"                                                                                          \
+	"  return { 0, new_id, WAITING, 1, seq - head + 1 - (tonumber(m[7]) or 0), now, expires,\n"        \
+	"    tonumber(m[8]) or 0, user }\n"                                                                \
+	"end\n"                                                                                            \
+	"local function enter(keys, args)\n"                                                               \
 	"  local now, max_active, rate = tonumber(args[3]), tonumber(args[4]), tonumber(args[5])\n"        \
 	"  local idle_ttl, active_ttl = tonumber(args[6]), tonumber(args[7])\n"                            \
+	"  local fast = enter_new(keys, args, now, max_active, idle_ttl, active_ttl)\n"                    \
+	"  if fast then return fast end\n"                                                                 \
+	"  local user, new_id = args[1], args[2]\n"                                                        \
+	"  local c, taken = open(keys, true, new_id)\n"                                                    \
 	"  policy_seen(c, idle_ttl, active_ttl)\n"                                                         \
 	"  expire_due(c, now, true)\n"                                                                     \
 	/* A user new to the queue is claimed in one command; one already there is looked at. */           \
