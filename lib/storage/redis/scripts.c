@@ -49,13 +49,14 @@
  * (admission), so gone is small or empty and a status reads no ZSET at all;
  * ZRANK in a ZSET of a million members costs ~5 us of cache misses.
  *
- * Every redis.call costs about a microsecond of Redis CPU, more than most
- * of the Lua around it, so the functions make few: the counters live in the
+ * Every redis.call costs Redis CPU beyond its command (its arguments and
+ * reply converted), so the functions make few: the counters live in the
  * tokens hash beside the records (names are not digits, token ids are), so
  * one HMGET reads the counters a call needs and the token asked about, and
  * one HSET at the end (done) writes the counters that changed and a new
- * token's record. A status of a WAITING token is that HMGET and a ZRANK; a
- * status call that changes nothing writes nothing.
+ * token's record. A status of a WAITING token is that HMGET (and a ZCOUNT
+ * of gone if that is not empty); a status call that changes nothing writes
+ * nothing, and the client does not even call it then (queue.c).
  *
  * Expiry and forgetting run only when due: expire_at (no idle or active
  * deadline is earlier) and purge_at (no ended token is due to be forgotten
