@@ -10,6 +10,13 @@
  * Locking: `mu` guards the fields below it. One thread at a time (a commit
  * leader or compaction, flagged by `writing`) writes the file; the BATCH
  * syncer only fdatasyncs, which is safe beside a concurrent write.
+ *
+ * Committers that find a writer at work queue up as waiters, each on its
+ * own semaphore. When the writer is done it wakes only the waiters its
+ * flush made durable, which return without taking `mu` again, and one
+ * other to lead the next flush. A broadcast would wake them all at once to
+ * fight over `mu` just to find most of them done, and on two cores those
+ * hand-offs, not the disk, bounded group commit.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -19,6 +26,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,6 +58,14 @@ typedef struct frame_buffer {
 	size_t len, cap;
 } frame_buffer;
 
+/* A committer waiting for a writer; lives on the committer's stack. */
+typedef struct waiter {
+	uint64_t seq;
+	bool durable;          /* set before `wake` is posted; otherwise: try again */
+	sem_t wake;
+	struct waiter *next;
+} waiter;
+
 struct journal {
 	char *dir, *name;
 	int dir_fd, lock_fd;
@@ -59,7 +75,7 @@ struct journal {
 	atomic_uint_fast64_t sync_count; /* for tests: fdatasyncs of journal files */
 
 	pthread_mutex_t mu;
-	pthread_cond_t done;   /* a leader, the syncer or compaction finished */
+	pthread_cond_t done;   /* the writer or the syncer finished; compaction and close wait */
 	pthread_cond_t wake;   /* wakes the BATCH syncer */
 	pthread_cond_t grown;  /* a record was appended while a leader gathers */
 	int fd;                /* current journal; replaced only by compaction */
@@ -70,6 +86,7 @@ struct journal {
 	uint64_t last_batch, prev_batch; /* records the last two synced flushes carried */
 	int64_t last_sync_ns;  /* how long the last fdatasync took */
 	uint64_t file_size;
+	waiter *waiters, **waiters_tail; /* in arrival order */
 	bool writing, compacting, syncing, gathering, failed, stop;
 };
 
@@ -603,24 +620,92 @@ uint64_t journal_append(journal *j, const uint8_t *payload, size_t len)
 	return seq;
 }
 
+static uint64_t durable_seq(const journal *j)
+{
+	return j->policy == JOURNAL_FSYNC_ALWAYS ? j->synced_seq : j->written_seq;
+}
+
+/*
+ * Called with mu held when the writer is done: takes out of the queue the
+ * waiters that are now durable and the first of the others, to lead the
+ * next flush; after a failure, all of them, to see it. The caller posts
+ * them after unlocking mu, the new leader first so that its flush starts
+ * while the rest wake.
+ */
+static waiter *take_woken(journal *j)
+{
+	uint64_t durable = durable_seq(j);
+	waiter *leader = NULL, *woken = NULL, **woken_tail = &woken, **p = &j->waiters;
+	while (*p) {
+		waiter *w = *p;
+		w->durable = !j->failed && w->seq <= durable;
+		bool leads = !w->durable && !j->failed;
+		if (leads && leader) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		if (leads) {
+			leader = w;
+		} else {
+			*woken_tail = w;
+			woken_tail = &w->next;
+		}
+	}
+	*woken_tail = NULL;
+	j->waiters_tail = p;
+	if (leader)
+		leader->next = woken;
+	return leader ? leader : woken;
+}
+
+static void post_woken(waiter *w)
+{
+	while (w) {
+		waiter *next = w->next; /* once posted, w may be gone */
+		sem_post(&w->wake);
+		w = next;
+	}
+}
+
+/* Called with mu held; returns with it unlocked, and whether seq is durable. */
+static bool wait_for_writer(journal *j, uint64_t seq)
+{
+	waiter w = { .seq = seq };
+	sem_init(&w.wake, 0, 0);
+	*j->waiters_tail = &w;
+	j->waiters_tail = &w.next;
+	pthread_mutex_unlock(&j->mu);
+	while (sem_wait(&w.wake) && errno == EINTR)
+		;
+	sem_destroy(&w.wake);
+	return w.durable;
+}
+
 int journal_commit(journal *j, uint64_t seq)
 {
-	bool always = j->policy == JOURNAL_FSYNC_ALWAYS;
+	waiter *woken = NULL;
 	int rc = 0;
 	pthread_mutex_lock(&j->mu);
 	if (seq > j->appended_seq)
 		rc = concert_sys_error(CONCERT_EINVAL, "journal_commit: unknown sequence number");
 	while (!rc) {
-		if (j->failed)
+		if (j->failed) {
 			rc = failed_error();
-		else if ((always ? j->synced_seq : j->written_seq) >= seq)
+		} else if (durable_seq(j) >= seq) {
 			break;
-		else if (j->writing)
-			pthread_cond_wait(&j->done, &j->mu);
-		else
-			rc = lead_flush(j, always); /* takes whatever others appended too */
+		} else if (j->writing) {
+			if (wait_for_writer(j, seq))
+				return 0;
+			pthread_mutex_lock(&j->mu);
+		} else {
+			/* Takes whatever others appended too. */
+			rc = lead_flush(j, j->policy == JOURNAL_FSYNC_ALWAYS);
+			woken = take_woken(j);
+		}
 	}
 	pthread_mutex_unlock(&j->mu);
+	post_woken(woken);
 	return rc;
 }
 
@@ -690,6 +775,7 @@ static journal *journal_alloc(const char *dir, const char *name, journal_fsync p
 	memcpy(j->name, name, nlen + 1);
 	j->dir_fd = j->lock_fd = j->fd = -1;
 	j->policy = policy;
+	j->waiters_tail = &j->waiters;
 	/* These cannot fail on Linux: they allocate nothing. The BATCH pacing
 	 * uses the monotonic clock so that it does not jump with the wall clock. */
 	pthread_condattr_init(&attr);
@@ -915,8 +1001,10 @@ int journal_compact(journal *j, journal_snapshot_fn emit, void *emit_ctx)
 	pthread_mutex_lock(&j->mu);
 	j->writing = false;
 	j->compacting = false;
+	waiter *woken = take_woken(j);
 	pthread_cond_broadcast(&j->done);
 	pthread_cond_signal(&j->wake);
 	pthread_mutex_unlock(&j->mu);
+	post_woken(woken);
 	return rc;
 }
