@@ -98,6 +98,15 @@ struct journal {
  */
 static atomic_uint_fast64_t records_syncing;
 
+/*
+ * Threads inside a commit under ALWAYS right now, over every journal of
+ * the process, and the most there have been at once. A batch gathers no
+ * more committers than that, so a leader that has them all stops waiting
+ * instead of idling out. The peak never falls: after a burst of threads,
+ * leaders idle out as they would without it.
+ */
+static atomic_uint_fast64_t committers, committers_peak;
+
 struct journal_snapshot {
 	FILE *f;
 	uint64_t records;
@@ -491,16 +500,20 @@ static int64_t monotonic_ns(void)
  * whole fdatasync for the next one: with 16 committers on two cores the
  * batches settle into two alternating halves. So, as PostgreSQL's
  * commit_delay does, the leader first waits while its batch still grows:
- * until it holds as many records as the last two syncs did, or no record
- * came for GATHER_IDLE_NS, or, while another journal's sync holds records
- * whose threads come here next, for at most one sync of its own. A lone
+ * until it holds as many records as the last two syncs did (or as there
+ * have ever been committers at once), or no record came for
+ * GATHER_IDLE_NS, or, while another journal's sync holds records whose
+ * threads come here next, for at most one sync of its own. A lone
  * committer never waits: its last batch was one record.
  */
 static void gather(journal *j)
 {
 	if (j->last_batch < 2)
 		return;
+	uint64_t peak = atomic_load_explicit(&committers_peak, memory_order_relaxed);
 	uint64_t want = j->written_seq + j->last_batch + j->prev_batch;
+	if (want > j->written_seq + peak)
+		want = j->written_seq + peak;
 	uint64_t seen = j->appended_seq;
 	int64_t now = monotonic_ns();
 	int64_t idle_until = now + GATHER_IDLE_NS;
@@ -682,7 +695,17 @@ static bool wait_for_writer(journal *j, uint64_t seq)
 	return w.durable;
 }
 
-int journal_commit(journal *j, uint64_t seq)
+static void count_committer(void)
+{
+	uint64_t inside = atomic_fetch_add_explicit(&committers, 1, memory_order_relaxed) + 1;
+	uint64_t peak = atomic_load_explicit(&committers_peak, memory_order_relaxed);
+	while (inside > peak && !atomic_compare_exchange_weak_explicit(&committers_peak, &peak, inside,
+								   memory_order_relaxed,
+								   memory_order_relaxed))
+		;
+}
+
+static int commit(journal *j, uint64_t seq)
 {
 	waiter *woken = NULL;
 	int rc = 0;
@@ -706,6 +729,16 @@ int journal_commit(journal *j, uint64_t seq)
 	}
 	pthread_mutex_unlock(&j->mu);
 	post_woken(woken);
+	return rc;
+}
+
+int journal_commit(journal *j, uint64_t seq)
+{
+	if (j->policy != JOURNAL_FSYNC_ALWAYS)
+		return commit(j, seq);
+	count_committer();
+	int rc = commit(j, seq);
+	atomic_fetch_sub_explicit(&committers, 1, memory_order_relaxed);
 	return rc;
 }
 
