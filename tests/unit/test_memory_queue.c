@@ -454,6 +454,69 @@ static void test_two_concerts_fill_at_once(void **state)
 	free(ids);
 }
 
+/*
+ * A concert's tokens are numbered by 32-bit refs, so its slab has a bounded
+ * number of chunks (lowered here to two). Past it, entering is refused with
+ * CONCERT_ELIMIT and every remembered token stays as it was; forgotten
+ * tokens make room again.
+ */
+static void test_token_limit(void **state)
+{
+	fixture *f = *state;
+	enum { MAX = 100000 };
+	f->policy = (concert_queue_policy){ 0, 0, 1000, 1000 };
+	int64_t *ids = calloc(MAX, sizeof(*ids));
+	assert_non_null(ids);
+	char user[16];
+	ids[0] = enter(f, "u0", 1).token_id;
+	memq_concert *c = memq_concert_find(f->q, 1);
+	assert_non_null(c);
+	c->slab.max_chunks = 2;
+	concert_queue_entry e;
+	int n = 1, rc;
+	for (;; n++) {
+		assert_true(n < MAX);
+		snprintf(user, sizeof(user), "u%d", n);
+		rc = B->enter(f->q, &e, user, 1, &f->policy, f->now);
+		if (rc != 0)
+			break;
+		ids[n] = e.token_id;
+	}
+	assert_int_equal(rc, CONCERT_ELIMIT);
+	assert_int_equal(concert_error_last()->code, CONCERT_ELIMIT);
+	assert_true(n >= 2);
+	/* A user already in the queue still gets their token back. */
+	concert_queue_entry again = enter(f, "u1", 1);
+	assert_int_equal(again.created, 0);
+	assert_int_equal(again.token_id, ids[1]);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(status(f, 1, ids[i], 0).position, i + 1);
+
+	/* Forget the first half (heartbeats keep the rest waiting): the same
+	 * number of newcomers fit again, in freed records, and no more. */
+	int half = n / 2;
+	for (int i = 0; i < half; i++)
+		assert_int_equal(B->leave(f->q, 1, ids[i], f->now), 0);
+	for (int step = 0; step < 3; step++) {
+		f->now += 900;
+		for (int i = half; i < n; i++)
+			assert_int_equal(status(f, 1, ids[i], 1).state, CONCERT_QUEUE_WAITING);
+	}
+	for (int i = 0; i < half; i++) {
+		assert_int_equal(B->status(f->q, &e, 1, ids[i], 0, &f->policy, f->now), CONCERT_ETOKEN);
+		snprintf(user, sizeof(user), "v%d", i);
+		ids[i] = enter(f, user, 1).token_id;
+	}
+	assert_int_equal(B->enter(f->q, &e, "one-too-many", 1, &f->policy, f->now), CONCERT_ELIMIT);
+	for (int i = 0; i < n; i++) {
+		concert_queue_entry s = status(f, 1, ids[i], 0);
+		assert_int_equal(s.position, i < half ? n - half + i + 1 : i - half + 1);
+		snprintf(user, sizeof(user), i < half ? "v%d" : "u%d", i);
+		assert_string_equal(s.user_id, user);
+	}
+	free(ids);
+}
+
 static void test_durable_reopen(void **state)
 {
 	fixture *f = *state;
@@ -678,6 +741,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ended_tokens_forgotten, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_tokens_keep_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_concerts_fill_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_expiry_survives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_compaction, setup, teardown),

@@ -76,8 +76,7 @@ static int table_insert(memory_queue *q, memq_concert *c)
 
 static void memq_concert_destroy(memq_concert *c)
 {
-	for (size_t i = 0; c->by_id.slots && i <= c->by_id.mask; i++)
-		free(c->by_id.slots[i].token);
+	memq_slab_free(&c->slab);
 	memq_map_free(&c->by_id);
 	memq_map_free(&c->by_user);
 	memq_rank_free(&c->rank);
@@ -85,7 +84,7 @@ static void memq_concert_destroy(memq_concert *c)
 	free(c);
 }
 
-static memq_concert *concert_new(int64_t id)
+static memq_concert *concert_new(int64_t id, uint64_t hash_seed)
 {
 	memq_concert *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -95,7 +94,9 @@ static memq_concert *concert_new(int64_t id)
 		return NULL;
 	}
 	c->id = id;
+	c->hash_seed = hash_seed;
 	c->retention = -1;
+	memq_slab_init(&c->slab);
 	memq_list_init(&c->waiting);
 	memq_list_init(&c->active);
 	memq_list_init(&c->ended);
@@ -121,7 +122,7 @@ int memq_concert_get(memory_queue *q, int64_t concert_id, memq_concert **out)
 	pthread_mutex_lock(&q->table_lock);
 	memq_concert *c = memq_concert_find(q, concert_id);
 	if (!c) {
-		c = concert_new(concert_id);
+		c = concert_new(concert_id, q->hash_seed);
 		rc = c ? table_insert(q, c) : concert_sys_error(CONCERT_ENOMEM, NULL);
 		if (rc < 0 && c) {
 			memq_concert_destroy(c);
@@ -148,24 +149,22 @@ int memq_each_concert(memory_queue *q, int (*fn)(void *arg, memq_concert *c), vo
 /* --- token transitions (under the concert lock) --------------------------- */
 
 int memq_token_alloc(memq_concert *c, memq_token **out, int64_t id, int64_t seq,
-		     const char *user_id, size_t user_len, uint64_t user_hash, concert_time issued_at,
-		     concert_time deadline)
+		     const char *user_id, size_t user_len, concert_time issued_at, concert_time deadline)
 {
 	int rc = memq_map_reserve(&c->by_id);
 	if (rc == 0)
 		rc = memq_map_reserve(&c->by_user);
 	if (rc == 0)
 		rc = memq_rank_reserve(&c->rank);
+	memq_token *t;
+	if (rc == 0)
+		rc = memq_slab_alloc(&c->slab, &t);
 	if (rc < 0)
 		return rc;
-	memq_token *t = calloc(1, sizeof(*t) + user_len + 1);
-	if (!t)
-		return concert_sys_error(CONCERT_ENOMEM, NULL);
 	t->id = id;
 	t->seq = seq;
 	t->issued_at = issued_at;
 	t->expires_at = deadline;
-	t->user_hash = user_hash;
 	t->state = CONCERT_QUEUE_WAITING;
 	t->user_len = (uint8_t)user_len;
 	memcpy(t->user_id, user_id, user_len);
@@ -173,12 +172,12 @@ int memq_token_alloc(memq_concert *c, memq_token **out, int64_t id, int64_t seq,
 	return 0;
 }
 
-void memq_token_insert(memq_concert *c, memq_token *t)
+void memq_token_insert(memq_concert *c, memq_token *t, uint32_t user_tag)
 {
 	memq_rank_append(&c->rank, t);
 	memq_list_append(&c->waiting, &t->link);
-	memq_map_insert(&c->by_id, memq_hash_id(t->id), t);
-	memq_map_insert(&c->by_user, t->user_hash, t);
+	memq_map_insert(&c->by_id, memq_hash_id(t->id), t->ref);
+	memq_map_insert(&c->by_user, user_tag, t->ref);
 	if (t->seq > c->last_seq)
 		c->last_seq = t->seq;
 }
@@ -200,7 +199,8 @@ void memq_token_end(memq_concert *c, memq_token *t, int state, concert_time now)
 	else
 		c->active_count--;
 	memq_list_unlink(&t->link);
-	memq_map_remove(&c->by_user, t->user_hash, t);
+	/* The tag is not kept in the token (it would not fit its record). */
+	memq_map_remove(&c->by_user, memq_hash_user(c->hash_seed, t->user_id, t->user_len), t->ref);
 	t->state = (uint8_t)state;
 	t->ended_at = now;
 	memq_list_append(&c->ended, &t->link);
@@ -232,8 +232,8 @@ static void token_expire(memory_queue *q, memq_concert *c, memq_token *t, concer
 static void token_forget(memq_concert *c, memq_token *t)
 {
 	memq_list_unlink(&t->link);
-	memq_map_remove(&c->by_id, memq_hash_id(t->id), t);
-	free(t);
+	memq_map_remove(&c->by_id, memq_hash_id(t->id), t->ref);
+	memq_slab_release(&c->slab, t);
 }
 
 /* Ends what the clock has ended and forgets old ended tokens; returns how many. */
@@ -356,7 +356,8 @@ static void entry_fill(concert_queue_entry *out, const memq_concert *c, const me
 	out->issued_at = t->issued_at;
 	out->expires_at = t->expires_at;
 	out->admitted_total = c->admitted_total;
-	memcpy(out->user_id, t->user_id, t->user_len + 1u);
+	memcpy(out->user_id, t->user_id, t->user_len);
+	out->user_id[t->user_len] = '\0';
 }
 
 /* Commits what the call journaled, after its locks are released. */
@@ -372,13 +373,13 @@ static int unknown_token(void)
 }
 
 static int enter_new(memory_queue *q, memq_concert *c, memq_token **out, const char *user_id,
-		     size_t len, uint64_t hash, const concert_queue_policy *policy, concert_time now,
+		     size_t len, uint32_t tag, const concert_queue_policy *policy, concert_time now,
 		     uint64_t *commit)
 {
 	int64_t id = atomic_fetch_add_explicit(&q->next_token_id, 1, memory_order_relaxed);
 	memq_map_prefetch(&c->by_id, memq_hash_id(id));
 	memq_token *t = NULL;
-	int rc = memq_token_alloc(c, &t, id, c->last_seq + 1, user_id, len, hash, now,
+	int rc = memq_token_alloc(c, &t, id, c->last_seq + 1, user_id, len, now,
 				  now + policy->wait_idle_ttl);
 	if (rc < 0)
 		return rc;
@@ -389,11 +390,11 @@ static int enter_new(memory_queue *q, memq_concert *c, memq_token **out, const c
 		memcpy(r.user_id, user_id, len);
 		rc = memq_journal_append(q, &r, commit);
 		if (rc < 0) {
-			free(t);
+			memq_slab_release(&c->slab, t);
 			return rc;
 		}
 	}
-	memq_token_insert(c, t);
+	memq_token_insert(c, t, tag);
 	*out = t;
 	return 0;
 }
@@ -413,19 +414,20 @@ static int queue_enter(void *ctx, concert_queue_entry *out, const char *user_id,
 	int rc = memq_concert_get(q, concert_id, &c);
 	if (rc < 0)
 		return rc;
-	uint64_t hash = memq_hash_user(q->hash_seed, user_id, len), commit = 0;
+	uint32_t tag = memq_hash_user(q->hash_seed, user_id, len);
+	uint64_t commit = 0;
 	pthread_mutex_lock(&c->lock);
-	memq_map_prefetch(&c->by_user, hash);
+	memq_map_prefetch(&c->by_user, tag);
 	policy_seen(c, policy);
 	expire_due(q, c, now);
 	int created = 0;
-	memq_token *t = memq_map_find_user(&c->by_user, user_id, len, hash);
+	memq_token *t = memq_map_find_user(&c->by_user, &c->slab, user_id, len, tag);
 	if (t)
 		expire_if_due(q, c, t, now);
 	if (t && token_live(t)) {
 		token_touch(c, t, policy, now);
 	} else {
-		rc = enter_new(q, c, &t, user_id, len, hash, policy, now, &commit);
+		rc = enter_new(q, c, &t, user_id, len, tag, policy, now, &commit);
 		created = 1;
 	}
 	if (rc == 0)
@@ -451,7 +453,7 @@ static int queue_status(void *ctx, concert_queue_entry *out, int64_t concert_id,
 	pthread_mutex_lock(&c->lock);
 	policy_seen(c, policy);
 	expire_due(q, c, now);
-	memq_token *t = memq_map_find_id(&c->by_id, token_id);
+	memq_token *t = memq_map_find_id(&c->by_id, &c->slab, token_id);
 	if (t) {
 		expire_if_due(q, c, t, now);
 		if (touch)
@@ -477,7 +479,7 @@ static int end_token(memory_queue *q, int64_t concert_id, int64_t token_id, conc
 	int rc = 0;
 	pthread_mutex_lock(&c->lock);
 	expire_due(q, c, now);
-	memq_token *t = memq_map_find_id(&c->by_id, token_id);
+	memq_token *t = memq_map_find_id(&c->by_id, &c->slab, token_id);
 	if (t)
 		expire_if_due(q, c, t, now);
 	if (!t)

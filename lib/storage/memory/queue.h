@@ -22,29 +22,81 @@ typedef struct memq_link {
 	struct memq_link *prev, *next;
 } memq_link;
 
+/*
+ * A token's number in its concert's slab (queue_slab.c): chunk number and
+ * record within the chunk, plus one. The maps hold these instead of
+ * pointers, so that a map slot is 8 bytes. 0: none.
+ */
+typedef uint32_t memq_ref;
+
+/*
+ * One slab record. A token's fields and its user id fit in two cache
+ * lines; the user id is not NUL-terminated, user_len says where it ends.
+ */
 typedef struct memq_token {
 	memq_link link;            /* first: the concert's waiting, active or ended list */
 	int64_t id;
 	int64_t seq;               /* per-concert entry order, as journaled */
 	concert_time issued_at;
 	concert_time expires_at;   /* WAITING: idle deadline; ACTIVE: active_until */
-	concert_time ended_at;     /* EXPIRED/DONE: when it ended */
-	uint64_t user_hash;
-	uint32_t slot;             /* WAITING: its slot in the concert's rank */
+	union {                    /* never needed at once: */
+		uint32_t slot;         /* WAITING: its slot in the concert's rank */
+		concert_time ended_at; /* EXPIRED/DONE: when it ended */
+	};
+	memq_ref ref;              /* its own record; while free, the next free one */
 	uint8_t state;             /* concert_queue_state */
 	uint8_t user_len;
-	char user_id[];            /* user_len bytes and a NUL: most ids are short */
+	char user_id[CONCERT_USER_ID_MAX];
 } memq_token;
 
-/* Open addressing, linear probing, backward-shift deletion. */
+#define MEMQ_RECORD_SIZE 128
+_Static_assert(sizeof(memq_token) <= MEMQ_RECORD_SIZE, "a token must fit its slab record");
+
+/*
+ * A chunk of records. The chunks with a free record form a doubly linked
+ * chain (by chunk number plus one), so that a chunk whose last token goes
+ * can leave it from anywhere.
+ */
+typedef struct memq_slab_chunk {
+	memq_token *records;       /* NULL: released, number free for reuse */
+	uint32_t capacity;
+	uint32_t used;             /* records handed out at least once */
+	uint32_t live;
+	uint32_t free;             /* first free record below `used`, plus one; 0: none */
+	uint32_t prev_open, next_open;
+} memq_slab_chunk;
+
+/*
+ * Tokens of one concert, in fixed-size records: no allocator call per
+ * token, and a token is found from its ref by arithmetic (the chunk table
+ * is small enough to stay in cache), so the maps can hold 32-bit refs.
+ */
+typedef struct memq_slab {
+	memq_slab_chunk *chunks;
+	uint32_t count;            /* chunk numbers handed out */
+	uint32_t chunks_cap;
+	uint32_t max_chunks;       /* bounds the refs; a test lowers it */
+	uint32_t open;             /* first chunk with a free record, plus one; 0: none */
+	uint32_t spare;            /* an empty chunk kept back, plus one; 0: none */
+	uint32_t released;         /* a released chunk number, plus one; 0: none */
+	uint64_t live;
+} memq_slab;
+
+/*
+ * Open addressing, linear probing, backward-shift deletion. A slot holds
+ * 32 bits of the key's hash, whose top bits are its home slot, so growing
+ * or shrinking never looks at a token and writes the new table in order;
+ * a token is only looked at when its tag matches.
+ */
 typedef struct memq_map_slot {
-	uint64_t hash;
-	memq_token *token;         /* NULL: empty */
+	uint32_t tag;
+	memq_ref ref;              /* 0: empty */
 } memq_map_slot;
 
 typedef struct memq_map {
 	memq_map_slot *slots;
 	size_t mask;
+	unsigned shift;            /* 32 - log2(slots): tag >> shift is the home slot */
 	size_t count;
 } memq_map;
 
@@ -68,6 +120,8 @@ typedef struct memq_rank {
 typedef struct memq_concert {
 	pthread_mutex_t lock;
 	int64_t id;
+	uint64_t hash_seed;        /* the backend's, for by_user */
+	memq_slab slab;            /* every token still remembered */
 	memq_map by_id;            /* every token still remembered */
 	memq_map by_user;          /* live (WAITING or ACTIVE) tokens */
 	memq_rank rank;            /* WAITING tokens by seq */
@@ -114,28 +168,30 @@ typedef struct memory_queue {
 
 /* queue_index.c --------------------------------------------------------- */
 
-uint64_t memq_hash_id(int64_t id);
+/* Map tags (32 bits of a hash) of a token id and of a user id. */
+uint32_t memq_hash_id(int64_t id);
 /* Keyed by a random seed per backend: user ids come from the outside. */
-uint64_t memq_hash_user(uint64_t seed, const char *user_id, size_t len);
+uint32_t memq_hash_user(uint64_t seed, const char *user_id, size_t len);
 
 int memq_map_init(memq_map *m);
 void memq_map_free(memq_map *m);
-memq_token *memq_map_find_id(const memq_map *m, int64_t id);
-memq_token *memq_map_find_user(const memq_map *m, const char *user_id, size_t len, uint64_t hash);
+memq_token *memq_map_find_id(const memq_map *m, const memq_slab *slab, int64_t id);
+memq_token *memq_map_find_user(const memq_map *m, const memq_slab *slab, const char *user_id,
+	size_t len, uint32_t tag);
 /* Makes room for one more entry; CONCERT_ENOMEM. */
 int memq_map_reserve(memq_map *m);
 /* Inserts a token known to be absent after memq_map_reserve succeeded. */
-void memq_map_insert(memq_map *m, uint64_t hash, memq_token *token);
-void memq_map_remove(memq_map *m, uint64_t hash, const memq_token *token);
+void memq_map_insert(memq_map *m, uint32_t tag, memq_ref ref);
+void memq_map_remove(memq_map *m, uint32_t tag, memq_ref ref);
 
 /*
- * Starts loading the slot a look-up or insert of `hash` will probe first: a
+ * Starts loading the slot a look-up or insert of `tag` will probe first: a
  * big table's slot is a cache miss, and the caller has other work to do
  * meanwhile. Under the concert lock (the table may be replaced otherwise).
  */
-static inline void memq_map_prefetch(const memq_map *m, uint64_t hash)
+static inline void memq_map_prefetch(const memq_map *m, uint32_t tag)
 {
-	__builtin_prefetch(&m->slots[hash & m->mask]);
+	__builtin_prefetch(&m->slots[tag >> m->shift]);
 }
 
 int memq_rank_init(memq_rank *r);
@@ -182,6 +238,23 @@ static inline memq_token *memq_list_first(const memq_link *list)
 	return (memq_token *)list->next;
 }
 
+/* queue_slab.c ---------------------------------------------------------- */
+
+void memq_slab_init(memq_slab *s);
+/* Releases every chunk: the tokens go with them. */
+void memq_slab_free(memq_slab *s);
+/* A record with only its ref set; CONCERT_ENOMEM, or CONCERT_ELIMIT when refs run out. */
+int memq_slab_alloc(memq_slab *s, memq_token **out);
+void memq_slab_release(memq_slab *s, memq_token *t);
+
+#define MEMQ_CHUNK_BITS 14     /* at most 2^14 records (2 MiB) per chunk */
+
+static inline memq_token *memq_slab_token(const memq_slab *s, memq_ref ref)
+{
+	uint32_t n = ref - 1;
+	return &s->chunks[n >> MEMQ_CHUNK_BITS].records[n & ((1u << MEMQ_CHUNK_BITS) - 1)];
+}
+
 /* queue.c --------------------------------------------------------------- */
 
 memq_concert *memq_concert_find(memory_queue *q, int64_t concert_id);
@@ -189,14 +262,14 @@ int memq_concert_get(memory_queue *q, int64_t concert_id, memq_concert **out);
 
 /*
  * A new WAITING token, with room reserved in every index so that
- * memq_token_insert cannot fail (the caller journals in between).
+ * memq_token_insert cannot fail (the caller journals in between; if that
+ * fails, it gives the record back with memq_slab_release).
  * CONCERT_ENOMEM or CONCERT_ELIMIT.
  */
 int memq_token_alloc(memq_concert *c, memq_token **out, int64_t id, int64_t seq,
-	const char *user_id, size_t user_len, uint64_t user_hash, concert_time issued_at,
-	concert_time deadline);
-/* Puts an allocated token at the back of the queue. */
-void memq_token_insert(memq_concert *c, memq_token *t);
+	const char *user_id, size_t user_len, concert_time issued_at, concert_time deadline);
+/* Puts an allocated token at the back of the queue; user_tag: memq_hash_user's. */
+void memq_token_insert(memq_concert *c, memq_token *t, uint32_t user_tag);
 /* WAITING -> ACTIVE (admitted_total is the caller's). */
 void memq_token_activate(memq_concert *c, memq_token *t, concert_time active_until);
 /* Ends a live token: EXPIRED or DONE (journaling not included). */

@@ -67,22 +67,21 @@ static int replay_token(memory_queue *q, const queue_record *r, int state)
 		return rc;
 	if (r->type == QUEUE_RECORD_ENTER && r->seq <= c->last_seq)
 		return corrupt("queue entry out of order", r->token_id);
-	if (memq_map_find_id(&c->by_id, r->token_id))
+	if (memq_map_find_id(&c->by_id, &c->slab, r->token_id))
 		return corrupt("token id used twice", r->token_id);
 	size_t len = strlen(r->user_id);
-	uint64_t hash = memq_hash_user(q->hash_seed, r->user_id, len);
-	memq_token *older = memq_map_find_user(&c->by_user, r->user_id, len, hash);
+	uint32_t tag = memq_hash_user(q->hash_seed, r->user_id, len);
+	memq_token *older = memq_map_find_user(&c->by_user, &c->slab, r->user_id, len, tag);
 	if (older)
 		memq_token_end(c, older, CONCERT_QUEUE_EXPIRED, r->issued_at);
 	concert_time deadline = r->expires_at;
 	if (state == CONCERT_QUEUE_WAITING && deadline < q->opened_at + r->wait_idle_ttl)
 		deadline = q->opened_at + r->wait_idle_ttl;
 	memq_token *t;
-	rc = memq_token_alloc(c, &t, r->token_id, r->seq, r->user_id, len, hash, r->issued_at,
-			      deadline);
+	rc = memq_token_alloc(c, &t, r->token_id, r->seq, r->user_id, len, r->issued_at, deadline);
 	if (rc < 0)
 		return rc;
-	memq_token_insert(c, t);
+	memq_token_insert(c, t, tag);
 	if (state == CONCERT_QUEUE_ACTIVE)
 		memq_token_activate(c, t, r->expires_at);
 	c->wait_idle_ttl = r->wait_idle_ttl;
@@ -95,7 +94,8 @@ static int recorded_token(memory_queue *q, const queue_record *r, int64_t token_
 			  memq_concert **out_concert, memq_token **out)
 {
 	*out_concert = memq_concert_find(q, r->concert_id);
-	*out = *out_concert ? memq_map_find_id(&(*out_concert)->by_id, token_id) : NULL;
+	*out = *out_concert ? memq_map_find_id(&(*out_concert)->by_id, &(*out_concert)->slab, token_id)
+			    : NULL;
 	return *out ? 0 : corrupt("record for an unknown token", token_id);
 }
 

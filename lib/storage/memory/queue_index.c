@@ -9,7 +9,7 @@
 
 #include "storage/memory/queue.h"
 
-/* splitmix64's finalizer: spreads the user-id hash over all 64 bits. */
+/* splitmix64's finalizer: spreads a key over all 64 bits. */
 static uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 30;
@@ -26,9 +26,9 @@ static uint64_t mix64(uint64_t x)
  * already nearly full and walk it (hundreds of probes with two concerts
  * filling at once). Mixed, they probe like random keys.
  */
-uint64_t memq_hash_id(int64_t id)
+uint32_t memq_hash_id(int64_t id)
 {
-	return mix64((uint64_t)id);
+	return (uint32_t)(mix64((uint64_t)id) >> 32);
 }
 
 __extension__ typedef unsigned __int128 memq_u128;
@@ -40,7 +40,7 @@ static uint64_t mum(uint64_t a, uint64_t b)
 	return (uint64_t)p ^ (uint64_t)(p >> 64);
 }
 
-uint64_t memq_hash_user(uint64_t seed, const char *user_id, size_t len)
+uint32_t memq_hash_user(uint64_t seed, const char *user_id, size_t len)
 {
 	uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ULL);
 	while (len >= 8) {
@@ -52,12 +52,10 @@ uint64_t memq_hash_user(uint64_t seed, const char *user_id, size_t len)
 	}
 	uint64_t tail = 0;
 	memcpy(&tail, user_id, len);
-	return mix64(mum(h ^ 0x8ebc6af09c88c6e3ULL, tail ^ 0x589965cc75374cc3ULL));
+	return (uint32_t)(mix64(mum(h ^ 0x8ebc6af09c88c6e3ULL, tail ^ 0x589965cc75374cc3ULL)) >> 32);
 }
 
 /* --- maps --------------------------------------------------------------- */
-
-#define MAP_MIN 16
 
 /*
  * A table of a million users is tens of MiB probed at random: with 4 KiB
@@ -89,12 +87,23 @@ static void slots_free(memq_map_slot *slots, size_t cap)
 		munmap(slots, bytes);
 }
 
+#define MAP_MIN_BITS 4
+
+static int map_alloc(memq_map *m, unsigned bits)
+{
+	size_t cap = (size_t)1 << bits;
+	m->slots = slots_alloc(cap);
+	if (!m->slots)
+		return CONCERT_ENOMEM;
+	m->mask = cap - 1;
+	m->shift = 32 - bits;
+	return 0;
+}
+
 int memq_map_init(memq_map *m)
 {
-	m->slots = slots_alloc(MAP_MIN);
-	m->mask = MAP_MIN - 1;
 	m->count = 0;
-	return m->slots ? 0 : concert_sys_error(CONCERT_ENOMEM, NULL);
+	return map_alloc(m, MAP_MIN_BITS) ? concert_sys_error(CONCERT_ENOMEM, NULL) : 0;
 }
 
 void memq_map_free(memq_map *m)
@@ -103,87 +112,106 @@ void memq_map_free(memq_map *m)
 	m->slots = NULL;
 }
 
-memq_token *memq_map_find_id(const memq_map *m, int64_t id)
+memq_token *memq_map_find_id(const memq_map *m, const memq_slab *slab, int64_t id)
 {
-	uint64_t hash = memq_hash_id(id);
-	for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
+	uint32_t tag = memq_hash_id(id);
+	for (size_t i = tag >> m->shift;; i = (i + 1) & m->mask) {
 		const memq_map_slot *s = &m->slots[i];
-		if (!s->token || s->hash == hash)
-			return s->token;
-	}
-}
-
-memq_token *memq_map_find_user(const memq_map *m, const char *user_id, size_t len, uint64_t hash)
-{
-	for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
-		const memq_map_slot *s = &m->slots[i];
-		if (!s->token)
+		if (!s->ref)
 			return NULL;
-		if (s->hash == hash && s->token->user_len == len &&
-		    memcmp(s->token->user_id, user_id, len) == 0)
-			return s->token;
+		if (s->tag == tag) {
+			memq_token *t = memq_slab_token(slab, s->ref);
+			if (t->id == id)
+				return t;
+		}
 	}
 }
 
-static void map_place(memq_map_slot *slots, size_t mask, uint64_t hash, memq_token *token)
+memq_token *memq_map_find_user(const memq_map *m, const memq_slab *slab, const char *user_id,
+			       size_t len, uint32_t tag)
 {
-	size_t i = hash & mask;
-	while (slots[i].token)
-		i = (i + 1) & mask;
-	slots[i].hash = hash;
-	slots[i].token = token;
+	for (size_t i = tag >> m->shift;; i = (i + 1) & m->mask) {
+		const memq_map_slot *s = &m->slots[i];
+		if (!s->ref)
+			return NULL;
+		if (s->tag == tag) {
+			memq_token *t = memq_slab_token(slab, s->ref);
+			if (t->user_len == len && memcmp(t->user_id, user_id, len) == 0)
+				return t;
+		}
+	}
 }
 
-static int map_resize(memq_map *m, size_t cap)
+static void map_place(memq_map *m, memq_map_slot slot)
 {
-	memq_map_slot *slots = slots_alloc(cap);
-	if (!slots)
+	size_t i = slot.tag >> m->shift;
+	while (m->slots[i].ref)
+		i = (i + 1) & m->mask;
+	m->slots[i] = slot;
+}
+
+/*
+ * Homes are the tags' top bits, so walking the old table in order places
+ * entries in order in the new one: both are streamed, not hit at random.
+ */
+static int map_resize(memq_map *m, unsigned bits)
+{
+	memq_map n = { .count = m->count };
+	if (map_alloc(&n, bits))
 		return CONCERT_ENOMEM;
 	for (size_t i = 0; i <= m->mask; i++)
-		if (m->slots[i].token)
-			map_place(slots, cap - 1, m->slots[i].hash, m->slots[i].token);
-	slots_free(m->slots, m->mask + 1);
-	m->slots = slots;
-	m->mask = cap - 1;
+		if (m->slots[i].ref)
+			map_place(&n, m->slots[i]);
+	memq_map_free(m);
+	*m = n;
 	return 0;
 }
 
+static unsigned map_bits(const memq_map *m)
+{
+	return 32 - m->shift;
+}
+
+/*
+ * The slab's refs bound the count below 2^31, so at 3/4 load a map never
+ * needs more than 2^32 slots, which 32-bit tags can still address.
+ */
 int memq_map_reserve(memq_map *m)
 {
 	size_t cap = m->mask + 1;
 	if ((m->count + 1) * 4 <= cap * 3)
 		return 0;
-	return map_resize(m, cap * 2) ? concert_sys_error(CONCERT_ENOMEM, NULL) : 0;
+	return map_resize(m, map_bits(m) + 1) ? concert_sys_error(CONCERT_ENOMEM, NULL) : 0;
 }
 
-void memq_map_insert(memq_map *m, uint64_t hash, memq_token *token)
+void memq_map_insert(memq_map *m, uint32_t tag, memq_ref ref)
 {
-	map_place(m->slots, m->mask, hash, token);
+	map_place(m, (memq_map_slot){ tag, ref });
 	m->count++;
 }
 
-void memq_map_remove(memq_map *m, uint64_t hash, const memq_token *token)
+void memq_map_remove(memq_map *m, uint32_t tag, memq_ref ref)
 {
-	size_t mask = m->mask, i = hash & mask;
-	while (m->slots[i].token != token)
+	size_t mask = m->mask, i = tag >> m->shift;
+	while (m->slots[i].ref != ref)
 		i = (i + 1) & mask;
 	/* Shift back each later entry of the run that may live in the hole. */
 	for (size_t j = i;;) {
 		j = (j + 1) & mask;
-		if (!m->slots[j].token)
+		if (!m->slots[j].ref)
 			break;
-		size_t home = m->slots[j].hash & mask;
+		size_t home = m->slots[j].tag >> m->shift;
 		if (((j - home) & mask) >= ((j - i) & mask)) {
 			m->slots[i] = m->slots[j];
 			i = j;
 		}
 	}
-	m->slots[i].token = NULL;
+	m->slots[i].ref = 0;
 	m->count--;
 	/* Give back memory after a burst; if that allocation fails the map
 	 * simply stays larger, which is still correct. */
-	if (mask + 1 > MAP_MIN && m->count * 8 < mask + 1)
-		(void)map_resize(m, (mask + 1) / 2);
+	if (map_bits(m) > MAP_MIN_BITS && m->count * 8 < mask + 1)
+		(void)map_resize(m, map_bits(m) - 1);
 }
 
 /* --- rank --------------------------------------------------------------- */
