@@ -418,6 +418,11 @@ static int queue_enter(void *ctx, concert_queue_entry *out, const char *user_id,
 	uint64_t commit = 0;
 	pthread_mutex_lock(&c->lock);
 	memq_map_prefetch(&c->by_user, tag);
+	/* Most enters are new users, and the id a new token will get is
+	 * usually the counter's next one: its slot's miss then overlaps the
+	 * user look-up's instead of following it. */
+	memq_map_prefetch(&c->by_id,
+			  memq_hash_id(atomic_load_explicit(&q->next_token_id, memory_order_relaxed)));
 	policy_seen(c, policy);
 	expire_due(q, c, now);
 	int created = 0;
