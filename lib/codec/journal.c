@@ -11,12 +11,13 @@
  * leader or compaction, flagged by `writing`) writes the file; the BATCH
  * syncer only fdatasyncs, which is safe beside a concurrent write.
  *
- * Committers that find a writer at work queue up as waiters, each on its
- * own semaphore. When the writer is done it wakes only the waiters its
- * flush made durable, which return without taking `mu` again, and one
- * other to lead the next flush. A broadcast would wake them all at once to
- * fight over `mu` just to find most of them done, and on two cores those
- * hand-offs, not the disk, bounded group commit.
+ * Committers that find a writer at work sleep on a futex word the writer
+ * bumps when it is done; one FUTEX_WAKE wakes them all, and those its flush
+ * made durable return without taking `mu` again (the durable point is
+ * published in an atomic). A condition variable would make each of them
+ * retake `mu` just to find itself done, and one wake per waiter (a
+ * semaphore each) costs the writer a system call per committer: on two
+ * cores those hand-offs, not the disk, bounded group commit.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -26,7 +27,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
-#include <semaphore.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,14 +60,6 @@ typedef struct frame_buffer {
 	size_t len, cap;
 } frame_buffer;
 
-/* A committer waiting for a writer; lives on the committer's stack. */
-typedef struct waiter {
-	uint64_t seq;
-	bool durable;          /* set before `wake` is posted; otherwise: try again */
-	sem_t wake;
-	struct waiter *next;
-} waiter;
-
 struct journal {
 	char *dir, *name;
 	int dir_fd, lock_fd;
@@ -86,7 +80,9 @@ struct journal {
 	uint64_t last_batch, prev_batch; /* records the last two synced flushes carried */
 	int64_t last_sync_ns;  /* how long the last fdatasync took */
 	uint64_t file_size;
-	waiter *waiters, **waiters_tail; /* in arrival order */
+	_Atomic uint32_t wake_gen;          /* bumped when a writer is done; committers sleep on it */
+	atomic_uint_fast32_t sleepers;      /* committers asleep on wake_gen */
+	atomic_uint_fast64_t durable_pub;   /* durable_seq() as of the last writer, 0 after a failure */
 	bool writing, compacting, syncing, gathering, failed, stop;
 };
 
@@ -638,61 +634,31 @@ static uint64_t durable_seq(const journal *j)
 	return j->policy == JOURNAL_FSYNC_ALWAYS ? j->synced_seq : j->written_seq;
 }
 
-/*
- * Called with mu held when the writer is done: takes out of the queue the
- * waiters that are now durable and the first of the others, to lead the
- * next flush; after a failure, all of them, to see it. The caller posts
- * them after unlocking mu, the new leader first so that its flush starts
- * while the rest wake.
- */
-static waiter *take_woken(journal *j)
+/* Called with mu held when a writer is done: publishes the durable point and
+ * tells whether committers sleep (wake_committers after unlocking mu). */
+static bool writer_done(journal *j)
 {
-	uint64_t durable = durable_seq(j);
-	waiter *leader = NULL, *woken = NULL, **woken_tail = &woken, **p = &j->waiters;
-	while (*p) {
-		waiter *w = *p;
-		w->durable = !j->failed && w->seq <= durable;
-		bool leads = !w->durable && !j->failed;
-		if (leads && leader) {
-			p = &w->next;
-			continue;
-		}
-		*p = w->next;
-		if (leads) {
-			leader = w;
-		} else {
-			*woken_tail = w;
-			woken_tail = &w->next;
-		}
-	}
-	*woken_tail = NULL;
-	j->waiters_tail = p;
-	if (leader)
-		leader->next = woken;
-	return leader ? leader : woken;
+	atomic_store_explicit(&j->durable_pub, j->failed ? 0 : durable_seq(j), memory_order_release);
+	atomic_fetch_add_explicit(&j->wake_gen, 1, memory_order_release);
+	return atomic_load_explicit(&j->sleepers, memory_order_relaxed) > 0;
 }
 
-static void post_woken(waiter *w)
+static void wake_committers(journal *j)
 {
-	while (w) {
-		waiter *next = w->next; /* once posted, w may be gone */
-		sem_post(&w->wake);
-		w = next;
-	}
+	syscall(SYS_futex, &j->wake_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
-/* Called with mu held; returns with it unlocked, and whether seq is durable. */
+/* Called with mu held and a writer at work; returns with mu unlocked, and
+ * whether seq is durable (otherwise: look again under mu). */
 static bool wait_for_writer(journal *j, uint64_t seq)
 {
-	waiter w = { .seq = seq };
-	sem_init(&w.wake, 0, 0);
-	*j->waiters_tail = &w;
-	j->waiters_tail = &w.next;
+	uint32_t gen = atomic_load_explicit(&j->wake_gen, memory_order_relaxed);
+	atomic_fetch_add_explicit(&j->sleepers, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&j->mu);
-	while (sem_wait(&w.wake) && errno == EINTR)
-		;
-	sem_destroy(&w.wake);
-	return w.durable;
+	while (atomic_load_explicit(&j->wake_gen, memory_order_acquire) == gen)
+		syscall(SYS_futex, &j->wake_gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+	atomic_fetch_sub_explicit(&j->sleepers, 1, memory_order_relaxed);
+	return atomic_load_explicit(&j->durable_pub, memory_order_acquire) >= seq;
 }
 
 static void count_committer(void)
@@ -707,7 +673,7 @@ static void count_committer(void)
 
 static int commit(journal *j, uint64_t seq)
 {
-	waiter *woken = NULL;
+	bool wake = false;
 	int rc = 0;
 	pthread_mutex_lock(&j->mu);
 	if (seq > j->appended_seq)
@@ -724,11 +690,12 @@ static int commit(journal *j, uint64_t seq)
 		} else {
 			/* Takes whatever others appended too. */
 			rc = lead_flush(j, j->policy == JOURNAL_FSYNC_ALWAYS);
-			woken = take_woken(j);
+			wake |= writer_done(j);
 		}
 	}
 	pthread_mutex_unlock(&j->mu);
-	post_woken(woken);
+	if (wake)
+		wake_committers(j);
 	return rc;
 }
 
@@ -808,7 +775,6 @@ static journal *journal_alloc(const char *dir, const char *name, journal_fsync p
 	memcpy(j->name, name, nlen + 1);
 	j->dir_fd = j->lock_fd = j->fd = -1;
 	j->policy = policy;
-	j->waiters_tail = &j->waiters;
 	/* These cannot fail on Linux: they allocate nothing. The BATCH pacing
 	 * uses the monotonic clock so that it does not jump with the wall clock. */
 	pthread_condattr_init(&attr);
@@ -1034,10 +1000,11 @@ int journal_compact(journal *j, journal_snapshot_fn emit, void *emit_ctx)
 	pthread_mutex_lock(&j->mu);
 	j->writing = false;
 	j->compacting = false;
-	waiter *woken = take_woken(j);
+	bool wake = writer_done(j);
 	pthread_cond_broadcast(&j->done);
 	pthread_cond_signal(&j->wake);
 	pthread_mutex_unlock(&j->mu);
-	post_woken(woken);
+	if (wake)
+		wake_committers(j);
 	return rc;
 }
