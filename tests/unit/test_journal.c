@@ -894,6 +894,18 @@ static void *work(void *arg)
 	return NULL;
 }
 
+/* THREADS workers running fn on j, started together and joined. */
+static void run_workers(journal *j, worker *workers, void *(*fn)(void *))
+{
+	pthread_t threads[THREADS];
+	for (int t = 0; t < THREADS; t++) {
+		workers[t] = (worker){ j, t, 0 };
+		assert_int_equal(pthread_create(&threads[t], NULL, fn, &workers[t]), 0);
+	}
+	for (int t = 0; t < THREADS; t++)
+		assert_int_equal(pthread_join(threads[t], NULL), 0);
+}
+
 static void test_group_commit_one_sync_for_many(void **state)
 {
 	(void)state;
@@ -917,17 +929,11 @@ static void group_commit_threads(journal_fsync policy)
 {
 	char *dir = make_dir();
 	journal *j;
-	pthread_t threads[THREADS];
 	worker workers[THREADS];
 	assert_int_equal(journal_open(&j, dir, NAME, policy, collect, NULL, NULL), 0);
-	for (int t = 0; t < THREADS; t++) {
-		workers[t] = (worker){ j, t, 0 };
-		assert_int_equal(pthread_create(&threads[t], NULL, work, &workers[t]), 0);
-	}
-	for (int t = 0; t < THREADS; t++) {
-		assert_int_equal(pthread_join(threads[t], NULL), 0);
+	run_workers(j, workers, work);
+	for (int t = 0; t < THREADS; t++)
 		assert_int_equal(workers[t].failures, 0);
-	}
 	uint64_t syncs = journal_test_sync_count(j);
 	if (policy == JOURNAL_FSYNC_ALWAYS) {
 		print_message("group commit: %d records, %llu fdatasyncs\n", THREADS * PER_THREAD,
@@ -984,7 +990,6 @@ static void test_group_commit_failure_reaches_all(void **state)
 	(void)state;
 	char *dir = make_dir();
 	journal *j;
-	pthread_t threads[THREADS];
 	worker workers[THREADS];
 	struct rlimit old, lim;
 	assert_int_equal(journal_open(&j, dir, NAME, JOURNAL_FSYNC_ALWAYS, collect, NULL, NULL), 0);
@@ -993,12 +998,7 @@ static void test_group_commit_failure_reaches_all(void **state)
 	lim = old;
 	lim.rlim_cur = 256 << 10;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	for (int t = 0; t < THREADS; t++) {
-		workers[t] = (worker){ j, t, 0 };
-		assert_int_equal(pthread_create(&threads[t], NULL, work_until_failure, &workers[t]), 0);
-	}
-	for (int t = 0; t < THREADS; t++)
-		assert_int_equal(pthread_join(threads[t], NULL), 0);
+	run_workers(j, workers, work_until_failure);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	signal(SIGXFSZ, old_handler);
 	for (int t = 0; t < THREADS; t++)
