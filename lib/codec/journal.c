@@ -50,6 +50,7 @@
 #define SPARE_KEEP_MAX (4u << 20) /* a leader's buffer larger than this is freed */
 #define BATCH_INTERVAL_NS 5000000L
 #define GATHER_IDLE_NS 20000LL   /* a leader stops gathering after this long without a record */
+#define SPIN_NS 20000LL          /* fsync=off/batch: a committer waits this long awake */
 #define FILE_NAME_MAX 256
 #define NAME_MAX_LEN 200
 
@@ -629,6 +630,15 @@ uint64_t journal_append(journal *j, const uint8_t *payload, size_t len)
 	return seq;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
 static uint64_t durable_seq(const journal *j)
 {
 	return j->policy == JOURNAL_FSYNC_ALWAYS ? j->synced_seq : j->written_seq;
@@ -655,8 +665,15 @@ static bool wait_for_writer(journal *j, uint64_t seq)
 	uint32_t gen = atomic_load_explicit(&j->wake_gen, memory_order_relaxed);
 	atomic_fetch_add_explicit(&j->sleepers, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&j->mu);
-	while (atomic_load_explicit(&j->wake_gen, memory_order_acquire) == gen)
-		syscall(SYS_futex, &j->wake_gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+	/* Without fsync the writer is done within a write() (a few µs): wait for
+	 * it awake rather than pay two context switches to sleep. */
+	int64_t spin_until = j->policy == JOURNAL_FSYNC_ALWAYS ? 0 : monotonic_ns() + SPIN_NS;
+	for (unsigned i = 1; atomic_load_explicit(&j->wake_gen, memory_order_acquire) == gen; i++) {
+		if (spin_until && (i % 64 || monotonic_ns() < spin_until))
+			cpu_relax();
+		else
+			syscall(SYS_futex, &j->wake_gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+	}
 	atomic_fetch_sub_explicit(&j->sleepers, 1, memory_order_relaxed);
 	return atomic_load_explicit(&j->durable_pub, memory_order_acquire) >= seq;
 }
