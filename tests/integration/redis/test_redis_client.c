@@ -3,7 +3,8 @@
  * queue's optional counts method, calls pipelined on shared connections and
  * the adoption of the counters of the older key layout, against the shared
  * test server; each test's keys carry a prefix of its own run (or a concert
- * id of its own).
+ * id of its own). And that a status with nothing to write runs no function,
+ * counted on a server of the test's own.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -472,6 +473,84 @@ static void test_legacy_counters(void **state)
 	q->close(ctx);
 }
 
+/* ---- what a status costs the server -------------------------------------------- */
+
+/* Calls of `command` in the server's INFO commandstats (0 if never called). */
+static long long command_calls(redisContext *r, const char *command)
+{
+	redisReply *reply = redisCommand(r, "INFO commandstats");
+	assert_non_null(reply);
+	assert_int_equal(reply->type, REDIS_REPLY_STRING);
+	char want[64];
+	snprintf(want, sizeof(want), "cmdstat_%s:calls=", command);
+	const char *at = strstr(reply->str, want);
+	long long calls = at ? strtoll(at + strlen(want), NULL, 10) : 0;
+	freeReplyObject(reply);
+	return calls;
+}
+
+static void assert_waiting_first(const concert_queue_backend *q, void *ctx, int64_t concert,
+				 int64_t token, int touch, const concert_queue_policy *policy)
+{
+	concert_queue_entry e;
+	assert_int_equal(q->status(ctx, &e, concert, token, touch, policy, rt_now()), 0);
+	assert_int_equal(e.state, CONCERT_QUEUE_WAITING);
+	assert_int_equal(e.position, 1);
+}
+
+/*
+ * A status with nothing to write is one HMGET, no function: counted by the
+ * commands of a server of its own (the spare port; redis.client and
+ * redis.restart never run at once). A heartbeat writes, so it calls the
+ * function; so does a status when someone can be admitted.
+ */
+static void test_status_is_one_read(void **state)
+{
+	(void)state;
+	char dir[512], uri[160];
+	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
+	snprintf(dir, sizeof(dir), "%s/one-read", rt_env("CONCERT_TEST_REDIS_SCRATCH"));
+	rt_server("reset", dir, port, 0);
+	rt_server("start", dir, port, 0);
+	rt_uri(uri, sizeof(uri), port, NULL);
+	const concert_queue_backend *q = concert_registry_queue(uri);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = NULL;
+	assert_int_equal(q->open(&ctx, uri, &env), 0);
+	redisContext *r = rt_redis(port);
+	assert_non_null(r);
+	concert_queue_policy policy = { 1, 0, 60000, 60000 };
+	int64_t concert = rt_unique_id();
+	concert_queue_entry first, second;
+	assert_int_equal(q->enter(ctx, &first, "one-read-a", concert, &policy, rt_now()), 0);
+	assert_int_equal(q->enter(ctx, &second, "one-read-b", concert, &policy, rt_now()), 0);
+	assert_int_equal(first.state, CONCERT_QUEUE_ACTIVE);
+	/* Calls before may have sent this thread to the function for a while. */
+	for (int i = 0; i < 10; i++)
+		assert_waiting_first(q, ctx, concert, second.token_id, 0, &policy);
+
+	long long fcalls = command_calls(r, "fcall"), reads = command_calls(r, "hmget");
+	for (int i = 0; i < 5; i++)
+		assert_waiting_first(q, ctx, concert, second.token_id, 0, &policy);
+	assert_int_equal(command_calls(r, "hmget"), reads + 5);
+	assert_int_equal(command_calls(r, "fcall"), fcalls);
+
+	assert_waiting_first(q, ctx, concert, second.token_id, 1, &policy);
+	assert_int_equal(command_calls(r, "fcall"), fcalls + 1);
+
+	/* The head leaves: the next status admits, through the function. */
+	assert_int_equal(q->leave(ctx, concert, first.token_id, rt_now()), 0);
+	concert_queue_entry e;
+	assert_int_equal(q->status(ctx, &e, concert, second.token_id, 0, &policy, rt_now()), 0);
+	assert_int_equal(e.state, CONCERT_QUEUE_ACTIVE);
+	assert_int_equal(e.admitted_total, 2);
+	assert_int_equal(command_calls(r, "fcall"), fcalls + 3); /* the leave, and this status */
+
+	redisFree(r);
+	q->close(ctx);
+	rt_server("stop", dir, port, 0);
+}
+
 #define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
 
 int main(void)
@@ -483,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_queue_counts),
 		cmocka_unit_test(test_pipelined_callers),
 		cmocka_unit_test(test_legacy_counters),
+		cmocka_unit_test(test_status_is_one_read),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),
