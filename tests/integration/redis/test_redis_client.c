@@ -86,7 +86,8 @@ static void test_open_unreachable(void **state)
 {
 	(void)state;
 	char uri[160];
-	/* The spare port: its server only runs inside redis.restart. */
+	/* The spare port: its server only runs inside redis.restart and
+	 * test_status_is_one_read, below. */
 	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
 	rt_uri(uri, sizeof(uri), port, "?connect_timeout_ms=200");
 	const concert_lock_backend *lock = concert_registry_lock(uri);
@@ -504,12 +505,21 @@ static void assert_waiting_first(const concert_queue_backend *q, void *ctx, int6
  * redis.restart never run at once). A heartbeat writes, so it calls the
  * function; so does a status when someone can be admitted.
  */
+static char one_read_dir[512];
+
+static int one_read_teardown(void **state)
+{
+	(void)state;
+	rt_server("stop", one_read_dir, rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), 0);
+	return 0;
+}
+
 static void test_status_is_one_read(void **state)
 {
 	(void)state;
-	char dir[512], uri[160];
+	char *dir = one_read_dir, uri[160];
 	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	snprintf(dir, sizeof(dir), "%s/one-read", rt_env("CONCERT_TEST_REDIS_SCRATCH"));
+	snprintf(dir, sizeof(one_read_dir), "%s/one-read", rt_env("CONCERT_TEST_REDIS_SCRATCH"));
 	rt_server("reset", dir, port, 0);
 	rt_server("start", dir, port, 0);
 	rt_uri(uri, sizeof(uri), port, NULL);
@@ -548,7 +558,6 @@ static void test_status_is_one_read(void **state)
 
 	redisFree(r);
 	q->close(ctx);
-	rt_server("stop", dir, port, 0);
 }
 
 #define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
@@ -562,7 +571,7 @@ int main(void)
 		cmocka_unit_test(test_queue_counts),
 		cmocka_unit_test(test_pipelined_callers),
 		cmocka_unit_test(test_legacy_counters),
-		cmocka_unit_test(test_status_is_one_read),
+		cmocka_unit_test_teardown(test_status_is_one_read, one_read_teardown),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),
