@@ -52,6 +52,31 @@ void rt_server(const char *cmd, const char *dir, int port, int aof)
 		fail_msg("redis.sh %s %s %d failed", cmd, dir, port);
 }
 
+static char spare_dir[512];
+
+void rt_spare_start(const char *name, int aof, int fresh)
+{
+	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
+	snprintf(spare_dir, sizeof(spare_dir), "%s/%s", rt_env("CONCERT_TEST_REDIS_SCRATCH"), name);
+	if (fresh)
+		rt_server("reset", spare_dir, port, 0);
+	rt_server("start", spare_dir, port, aof);
+}
+
+const char *rt_spare_dir(void)
+{
+	return spare_dir;
+}
+
+int rt_spare_teardown(void **state)
+{
+	(void)state;
+	if (spare_dir[0])
+		rt_server("stop", spare_dir, rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), 0);
+	spare_dir[0] = '\0';
+	return 0;
+}
+
 concert_time rt_now(void)
 {
 	struct timespec ts;

@@ -33,6 +33,17 @@ void rt_uri(char *buf, size_t size, int port, const char *query);
 /* Runs tests/servers/redis.sh <cmd> <dir> <port> [aof]; fails the test on error. */
 void rt_server(const char *cmd, const char *dir, int port, int aof);
 
+/*
+ * The spare server, for a test that needs a server of its own: port
+ * CONCERT_TEST_REDIS_SPARE_PORT, data in CONCERT_TEST_REDIS_SCRATCH/<name>
+ * (fresh: emptied first; aof: appendonly). Tests using it hold ctest's
+ * redis_spare resource lock. rt_spare_dir is its data directory while it
+ * runs; rt_spare_teardown, a cmocka teardown, stops it even after a failure.
+ */
+void rt_spare_start(const char *name, int aof, int fresh);
+const char *rt_spare_dir(void);
+int rt_spare_teardown(void **state);
+
 /* The real clock in ms, as the engine's default clock reads it. */
 concert_time rt_now(void);
 /* Monotonic ms, for deadlines of bounded waits. */

@@ -505,23 +505,12 @@ static void assert_waiting_first(const concert_queue_backend *q, void *ctx, int6
  * redis.restart never run at once). A heartbeat writes, so it calls the
  * function; so does a status when someone can be admitted.
  */
-static char one_read_dir[512];
-
-static int one_read_teardown(void **state)
-{
-	(void)state;
-	rt_server("stop", one_read_dir, rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), 0);
-	return 0;
-}
-
 static void test_status_is_one_read(void **state)
 {
 	(void)state;
-	char *dir = one_read_dir, uri[160];
+	char uri[160];
 	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	snprintf(dir, sizeof(one_read_dir), "%s/one-read", rt_env("CONCERT_TEST_REDIS_SCRATCH"));
-	rt_server("reset", dir, port, 0);
-	rt_server("start", dir, port, 0);
+	rt_spare_start("one-read", 0, 1);
 	rt_uri(uri, sizeof(uri), port, NULL);
 	const concert_queue_backend *q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
@@ -571,7 +560,7 @@ int main(void)
 		cmocka_unit_test(test_queue_counts),
 		cmocka_unit_test(test_pipelined_callers),
 		cmocka_unit_test(test_legacy_counters),
-		cmocka_unit_test_teardown(test_status_is_one_read, one_read_teardown),
+		cmocka_unit_test_teardown(test_status_is_one_read, rt_spare_teardown),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),

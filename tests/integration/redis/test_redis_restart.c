@@ -39,27 +39,6 @@ enum { UP, CRASHING, DOWN, RESTARTING, BACK, STOPPING, PHASES };
 
 static const unsigned char secret[] = "restart-test-secret";
 
-/* The spare server a test started, stopped by the teardown even on failure. */
-static char spare_dir[512];
-
-static void spare_start(const char *name, int aof, int fresh)
-{
-	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	snprintf(spare_dir, sizeof(spare_dir), "%s/%s", rt_env("CONCERT_TEST_REDIS_SCRATCH"), name);
-	if (fresh)
-		rt_server("reset", spare_dir, port, 0);
-	rt_server("start", spare_dir, port, aof);
-}
-
-static int spare_teardown(void **state)
-{
-	(void)state;
-	if (spare_dir[0])
-		rt_server("stop", spare_dir, rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), 0);
-	spare_dir[0] = '\0';
-	return 0;
-}
-
 typedef struct user_slot {
 	char user[CONCERT_USER_ID_MAX + 1];
 	char token[CONCERT_TOKEN_MAX + 1];       /* current; its poller's own once polling */
@@ -262,7 +241,7 @@ static void restart_scenario(int aof)
 	memset(&t, 0, sizeof(t));
 	t.aof = aof;
 	t.port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	spare_start(aof ? "restart-aof" : "restart-plain", aof, 1);
+	rt_spare_start(aof ? "restart-aof" : "restart-plain", aof, 1);
 	open_engine(&t);
 	for (int i = 0; i < USERS; i++) {
 		concert_queue_status *st = NULL;
@@ -286,12 +265,12 @@ static void restart_scenario(int aof)
 	wait_all(&t, UP, 0, 3);
 
 	atomic_store(&t.phase, CRASHING);
-	rt_server("crash", spare_dir, t.port, aof);
+	rt_server("crash", rt_spare_dir(), t.port, aof);
 	atomic_store(&t.phase, DOWN);
 	wait_all(&t, DOWN, 1, 3);
 
 	atomic_store(&t.phase, RESTARTING);
-	rt_server("start", spare_dir, t.port, aof);
+	rt_server("start", rt_spare_dir(), t.port, aof);
 	atomic_store(&t.phase, BACK);
 	wait_users_back(&t);
 	wait_all(&t, BACK, 0, 3);
@@ -388,7 +367,7 @@ static void *spare_queue(const char *name, const char *query, const concert_queu
 			 int64_t *concert, concert_queue_entry *e)
 {
 	char uri[160];
-	spare_start(name, 0, 1);
+	rt_spare_start(name, 0, 1);
 	rt_uri(uri, sizeof(uri), rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), query);
 	*q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
@@ -426,7 +405,7 @@ static void test_command_timeout(void **state)
 	void *ctx = spare_queue("timeout", "?timeout_ms=300&connect_timeout_ms=300", &q, &concert, &e);
 	concert_queue_policy policy = SPARE_POLICY;
 
-	pid_t pid = server_pid(spare_dir);
+	pid_t pid = server_pid(rt_spare_dir());
 	assert_int_equal(kill(pid, SIGSTOP), 0);
 	int64_t started = rt_monotonic_ms();
 	int rc = q->status(ctx, &e, concert, e.token_id, 0, &policy, rt_now());
@@ -482,7 +461,7 @@ static void test_shared_timeout(void **state)
 	void *ctx = spare_queue("shared-timeout", "?timeout_ms=300&connect_timeout_ms=300&pool=1", &q,
 				&concert, &e);
 
-	pid_t pid = server_pid(spare_dir);
+	pid_t pid = server_pid(rt_spare_dir());
 	assert_int_equal(kill(pid, SIGSTOP), 0);
 	shared_call calls[SHARED_CALLERS];
 	pthread_t threads[SHARED_CALLERS];
@@ -524,7 +503,7 @@ static void test_library_reload(void **state)
 	(void)state;
 	char uri[160];
 	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	spare_start("library", 0, 1);
+	rt_spare_start("library", 0, 1);
 	rt_uri(uri, sizeof(uri), port, "?pool=1");
 	const concert_queue_backend *q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
@@ -552,11 +531,11 @@ static void test_library_reload(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_restart_without_persistence, spare_teardown),
-		cmocka_unit_test_teardown(test_restart_with_aof, spare_teardown),
-		cmocka_unit_test_teardown(test_command_timeout, spare_teardown),
-		cmocka_unit_test_teardown(test_shared_timeout, spare_teardown),
-		cmocka_unit_test_teardown(test_library_reload, spare_teardown),
+		cmocka_unit_test_teardown(test_restart_without_persistence, rt_spare_teardown),
+		cmocka_unit_test_teardown(test_restart_with_aof, rt_spare_teardown),
+		cmocka_unit_test_teardown(test_command_timeout, rt_spare_teardown),
+		cmocka_unit_test_teardown(test_shared_timeout, rt_spare_teardown),
+		cmocka_unit_test_teardown(test_library_reload, rt_spare_teardown),
 	};
 	return cmocka_run_group_tests_name("redis.restart", tests, NULL, NULL);
 }
