@@ -2,23 +2,8 @@
 -- nil, err, and bad arguments. Run: LUA_PATH=... LUA_CPATH=... lua5.4 test_flow.lua
 local concert = require "concert"
 
-local failures, count = 0, 0
-local function test(name, fn)
-    count = count + 1
-    local ok, err = pcall(fn)
-    if ok then
-        print("ok   " .. name)
-    else
-        failures = failures + 1
-        print("FAIL " .. name .. ": " .. tostring(err))
-    end
-end
-
-local function eq(got, want, what)
-    if got ~= want then
-        error(string.format("%s: got %s, want %s", what or "value", tostring(got), tostring(want)), 2)
-    end
-end
+local h = require "harness"
+local test, eq = h.test, h.eq
 
 local DAY = 86400 * 1000
 
@@ -173,5 +158,4 @@ test("engines are freed by the GC", function()
     collectgarbage()
 end)
 
-print(string.format("%d/%d passed", count - failures, count))
-os.exit(failures == 0 and 0 or 1)
+h.done()

@@ -4,23 +4,8 @@
 local concert = require "concert"
 local resty = require "resty.concert"
 
-local failures, count = 0, 0
-local function test(name, fn)
-    count = count + 1
-    local ok, err = pcall(fn)
-    if ok then
-        print("ok   " .. name)
-    else
-        failures = failures + 1
-        print("FAIL " .. name .. ": " .. tostring(err))
-    end
-end
-
-local function eq(got, want, what)
-    if got ~= want then
-        error(string.format("%s: got %s, want %s", what or "value", tostring(got), tostring(want)), 2)
-    end
-end
+local h = require "harness"
+local test, eq = h.test, h.eq
 
 local SECRET = "resty-secret-0123456789"
 local NOW = 1700000000000
@@ -142,5 +127,4 @@ test("many verifications (JIT-compiled loop)", function()
     end
 end)
 
-print(string.format("%d/%d passed", count - failures, count))
-os.exit(failures == 0 and 0 or 1)
+h.done()
