@@ -100,32 +100,16 @@ while [ "$i" -le "$rounds" ]; do
 	i=$((i + 1))
 done
 
-python3 - "$tmp" "$rounds" "$out" "$duration" "$connections" "$threads" <<'PY'
-import json, os, re, statistics, subprocess, sys, time
+PYTHONPATH="$root/bench" python3 - "$tmp" "$rounds" "$out" "$duration" "$connections" "$threads" <<'PY'
+import json, os, statistics, subprocess, sys, time
+from wrk_report import parse, summary
 tmp, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 duration, connections, threads = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 
-def ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
-    v = float(m.group(1))
-    return round(v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v, 3)
-
-def parse(path):
-    text = open(path).read()
-    r = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-         "p50_ms": ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1)),
-         "p99_ms": ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))}
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    r["non_2xx"] = int(m.group(1)) if m else 0
-    return r
-
-res = {name: [parse(os.path.join(tmp, "%s.%d.txt" % (name, i))) for i in range(1, rounds + 1)]
+res = {name: [parse(open(os.path.join(tmp, "%s.%d.txt" % (name, i))).read())
+              for i in range(1, rounds + 1)]
        for name in ("plain", "verify")}
 ratios = [v["requests_per_s"] / p["requests_per_s"] for p, v in zip(res["plain"], res["verify"])]
-summary = lambda rs: {"requests_per_s": round(statistics.median(r["requests_per_s"] for r in rs), 1),
-                      "p50_ms": statistics.median(r["p50_ms"] for r in rs),
-                      "p99_ms": statistics.median(r["p99_ms"] for r in rs),
-                      "non_2xx": sum(r["non_2xx"] for r in rs), "rounds": rs}
 nginx_version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
 doc = {"command": "bench/bench_edge.sh",
        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

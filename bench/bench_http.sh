@@ -137,37 +137,22 @@ BENCH_TOKENS=$tmp/tokens.txt BENCH_THREADS=$threads \
 held=$(curl -sf "$base/v1/concerts/1/schedules" |
 	python3 -c 'import json, sys; print(sum(s["heldSeats"] for s in json.load(sys.stdin)))')
 
-python3 - "$tmp" "$out" "$bytes" "$duration" "$connections" "$threads" "$held" "$rounds" <<'PY'
+PYTHONPATH="$root/bench" python3 - "$tmp" "$out" "$bytes" "$duration" "$connections" "$threads" "$held" "$rounds" <<'PY'
 import json, os, re, statistics, sys, time
+import wrk_report
+from wrk_report import summary
 tmp, out, size, duration, connections, threads, held, rounds = sys.argv[1:]
 rounds = int(rounds)
 
-def ms(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
-
 def parse(name):
     text = open(os.path.join(tmp, name + ".txt")).read()
-    r = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-         "p50_ms": ms(re.search(r"\s50%\s+(\S+)", text).group(1)),
-         "p99_ms": ms(re.search(r"\s99%\s+(\S+)", text).group(1))}
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    r["non_2xx"] = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: (.*)", text)
-    r["socket_errors"] = m.group(1).strip() if m else "none"
+    r = wrk_report.parse(text)
     m = re.search(r"holds-bench fallbacks=(\d+) unexpected=(\d+)", text)
     if m:
         r["health_fillers"] = int(m.group(1))
         r["unexpected_answers"] = int(m.group(2))
         r["cycles_per_s"] = round((r["requests_per_s"] - int(m.group(1)) / float(duration)) / 2, 1)
     return r
-
-def summary(runs):
-    return {"requests_per_s": round(statistics.median(r["requests_per_s"] for r in runs), 1),
-            "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-            "non_2xx": sum(r["non_2xx"] for r in runs),
-            "rounds": runs}
 
 nginx_runs = [parse("nginx_static.%d" % i) for i in range(1, rounds + 1)]
 seats_runs = [parse("concert_get_seats.%d" % i) for i in range(1, rounds + 1)]
