@@ -43,15 +43,23 @@ typedef struct queue_call {
 	int numbers_used;
 } queue_call;
 
-static void call_init(queue_call *call, const redis_client *client, int64_t concert_id)
+enum { KEY_TOKENS = 4 }; /* keys[4] of every function (scripts.c) */
+
+/* The name of one of a concert's keys (docs/redis.md); its length. */
+static size_t concert_key(char key[KEY_MAX], const redis_client *client, int64_t concert_id,
+			  int index)
 {
 	static const char *const suffix[QUEUE_KEYS] = { "meta", "waiting", "idle", "active",
-		"tokens", "users", "ended", "gone" };
+		[KEY_TOKENS] = "tokens", "users", "ended", "gone" };
+	return (size_t)snprintf(key, KEY_MAX, "%sconcert:{%lld}:%s", redis_client_prefix(client),
+				(long long)concert_id, suffix[index]);
+}
+
+static void call_init(queue_call *call, const redis_client *client, int64_t concert_id)
+{
 	for (int i = 0; i < QUEUE_KEYS; i++) {
-		int n = snprintf(call->keys[i], KEY_MAX, "%sconcert:{%lld}:%s",
-				 redis_client_prefix(client), (long long)concert_id, suffix[i]);
+		call->len[i] = concert_key(call->keys[i], client, concert_id, i);
 		call->argv[i] = call->keys[i];
-		call->len[i] = (size_t)n;
 	}
 	call->argc = QUEUE_KEYS;
 	call->numbers_used = 0;
@@ -236,9 +244,9 @@ static int field_int(const redisReply *e, long long *out)
 /* A token record, "state|seq|issued|expires|ended|user" (scripts.c). */
 static int parse_record(const redisReply *e, concert_queue_entry *out, long long *seq)
 {
-	if (e->type != REDIS_REPLY_STRING || e->len > 128)
+	char text[5 * 21 + CONCERT_USER_ID_MAX + 1], *p = text;
+	if (e->type != REDIS_REPLY_STRING || e->len >= sizeof(text))
 		return -1;
-	char text[132], *p = text;
 	memcpy(text, e->str, e->len);
 	text[e->len] = '\0';
 	long long v[5];
@@ -270,18 +278,19 @@ static int parse_record(const redisReply *e, concert_queue_entry *out, long long
  * the position computed as it does (scripts.c). 1: answered; 0: run the
  * function (it also answers a missing token); or an error.
  */
-static int status_read(redis_client *client, concert_queue_entry *out, const queue_call *call,
-		       int64_t concert_id, int64_t token_id, const concert_queue_policy *p,
-		       concert_time now)
+static int status_read(redis_client *client, concert_queue_entry *out, int64_t concert_id,
+		       int64_t token_id, const concert_queue_policy *p, concert_time now)
 {
 	enum { ADMITTED, RETENTION, EXPIRE_AT, RUNNING, HEAD, GONE, RECORD, FIELDS };
-	char id_text[24];
-	const char *argv[2 + FIELDS] = { "HMGET", call->keys[4], "admitted", "retention",
-		"expire_at", "running", "head", "gone", id_text };
+	char key[KEY_MAX], id_text[24];
+	const char *argv[2 + FIELDS] = { "HMGET", key, "admitted", "retention", "expire_at",
+		"running", "head", "gone", id_text };
 	size_t len[2 + FIELDS];
+	len[1] = concert_key(key, client, concert_id, KEY_TOKENS);
 	len[2 + RECORD] = (size_t)snprintf(id_text, sizeof(id_text), "%lld", (long long)token_id);
 	for (int i = 0; i < 2 + RECORD; i++)
-		len[i] = strlen(argv[i]);
+		if (i != 1)
+			len[i] = strlen(argv[i]);
 	redisReply *r;
 	int rc = redis_client_command(client, &r, 2 + FIELDS, argv, len);
 	if (rc < 0)
@@ -330,12 +339,10 @@ static int queue_status(void *ctx, concert_queue_entry *out, int64_t concert_id,
 	int rc = check_policy(policy);
 	if (rc < 0)
 		return rc;
-	queue_call call;
-	call_init(&call, ctx, concert_id);
 	if (!touch && status_reads.skip > 0) {
 		status_reads.skip--;
 	} else if (!touch) {
-		rc = status_read(ctx, out, &call, concert_id, token_id, policy, now);
+		rc = status_read(ctx, out, concert_id, token_id, policy, now);
 		if (rc != 0) {
 			status_reads.misses = 0;
 			return rc < 0 ? rc : 0;
@@ -345,6 +352,8 @@ static int queue_status(void *ctx, concert_queue_entry *out, int64_t concert_id,
 			status_reads.skip = STATUS_READ_BACKOFF;
 		}
 	}
+	queue_call call;
+	call_init(&call, ctx, concert_id);
 	call_int(&call, token_id);
 	call_str(&call, touch ? "1" : "0", 1);
 	call_policy(&call, policy, now);

@@ -491,12 +491,14 @@ static long long command_calls(redisContext *r, const char *command)
 }
 
 static void assert_waiting_first(const concert_queue_backend *q, void *ctx, int64_t concert,
-				 int64_t token, int touch, const concert_queue_policy *policy)
+				 const concert_queue_entry *token, int touch,
+				 const concert_queue_policy *policy)
 {
 	concert_queue_entry e;
-	assert_int_equal(q->status(ctx, &e, concert, token, touch, policy, rt_now()), 0);
+	assert_int_equal(q->status(ctx, &e, concert, token->token_id, touch, policy, rt_now()), 0);
 	assert_int_equal(e.state, CONCERT_QUEUE_WAITING);
 	assert_int_equal(e.position, 1);
+	assert_string_equal(e.user_id, token->user_id);
 }
 
 /*
@@ -522,19 +524,23 @@ static void test_status_is_one_read(void **state)
 	int64_t concert = rt_unique_id();
 	concert_queue_entry first, second;
 	assert_int_equal(q->enter(ctx, &first, "one-read-a", concert, &policy, rt_now()), 0);
-	assert_int_equal(q->enter(ctx, &second, "one-read-b", concert, &policy, rt_now()), 0);
+	/* The longest user id: its record must still be read, not fall through. */
+	char user[CONCERT_USER_ID_MAX + 1];
+	memset(user, 'u', CONCERT_USER_ID_MAX);
+	user[CONCERT_USER_ID_MAX] = '\0';
+	assert_int_equal(q->enter(ctx, &second, user, concert, &policy, rt_now()), 0);
 	assert_int_equal(first.state, CONCERT_QUEUE_ACTIVE);
 	/* Calls before may have sent this thread to the function for a while. */
 	for (int i = 0; i < 10; i++)
-		assert_waiting_first(q, ctx, concert, second.token_id, 0, &policy);
+		assert_waiting_first(q, ctx, concert, &second, 0, &policy);
 
 	long long fcalls = command_calls(r, "fcall"), reads = command_calls(r, "hmget");
 	for (int i = 0; i < 5; i++)
-		assert_waiting_first(q, ctx, concert, second.token_id, 0, &policy);
+		assert_waiting_first(q, ctx, concert, &second, 0, &policy);
 	assert_int_equal(command_calls(r, "hmget"), reads + 5);
 	assert_int_equal(command_calls(r, "fcall"), fcalls);
 
-	assert_waiting_first(q, ctx, concert, second.token_id, 1, &policy);
+	assert_waiting_first(q, ctx, concert, &second, 1, &policy);
 	assert_int_equal(command_calls(r, "fcall"), fcalls + 1);
 
 	/* The head leaves: the next status admits, through the function. */
