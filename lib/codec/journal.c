@@ -27,7 +27,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,13 +34,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <isa-l/crc.h>
 
 #include "codec/journal.h"
+#include "core/futex.h"
 #include "core/internal.h"
 
 #define RECORD_MAX (16u << 20)
@@ -655,7 +654,7 @@ static bool writer_done(journal *j)
 
 static void wake_committers(journal *j)
 {
-	syscall(SYS_futex, &j->wake_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	concert_futex_wake_all(&j->wake_gen);
 }
 
 /* Called with mu held and a writer at work; returns with mu unlocked, and
@@ -672,7 +671,7 @@ static bool wait_for_writer(journal *j, uint64_t seq)
 		if (spin_until && (i % 64 || monotonic_ns() < spin_until))
 			cpu_relax();
 		else
-			syscall(SYS_futex, &j->wake_gen, FUTEX_WAIT_PRIVATE, gen, NULL, NULL, 0);
+			concert_futex_wait(&j->wake_gen, gen);
 	}
 	atomic_fetch_sub_explicit(&j->sleepers, 1, memory_order_relaxed);
 	return atomic_load_explicit(&j->durable_pub, memory_order_acquire) >= seq;
