@@ -25,8 +25,6 @@
 
 #include "storage/redis/redis.h"
 
-/* FCALL, name, numkeys, then the keys and arguments. */
-#define REDIS_CALL_ARGS_MAX 80
 /* Replies a reader hands out per pass before it looks at the queue again. */
 #define READ_BATCH 64
 

@@ -62,6 +62,9 @@ int redis_client_ping(redis_client *client);
 int redis_client_command(redis_client *client, redisReply **out, int argc, const char **argv,
 	const size_t *argvlen);
 
+/* Most words in one call: FCALL, name, numkeys, then the keys and arguments. */
+#define REDIS_CALL_ARGS_MAX 80
+
 /*
  * Calls library function `function` (FCALL) with `nkeys` keys followed by
  * the arguments (argv/argvlen hold keys then args, `argc` of them in all);

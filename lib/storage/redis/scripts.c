@@ -349,40 +349,64 @@
 	"  end\n"                                                                                          \
 	"  return p\n"                                                                                     \
 	"end\n"                                                                                            \
-	/* args: user, new token id, now, max_active, admit_per_second, wait_idle_ttl,                     \
-	 * active_ttl. The user's live token (touched), or a new one at the back when the id is            \
-	 * free (ID_TAKEN otherwise: the client draws another). */                                         \
-	/* The common enter, a user new to a queue where nothing is due to expire, nobody can              \
-	 * be admitted and the policy is the one seen, in five commands and little Lua: what               \
-	 * the full path below would do then, without its bookkeeping. nil: take that path. */             \
-	"local function enter_new(keys, args, now, max_active, idle_ttl, active_ttl)\n"                    \
-	"  local user, new_id = args[1], args[2]\n"                                                        \
-	"  local m = redis.call('HMGET', keys[5], 'retention', 'expire_at', 'purge_at', 'running',\n"      \
-	"    'head', 'seq', 'gone', 'admitted', new_id)\n"                                                 \
+	/* args: now, max_active, admit_per_second, wait_idle_ttl, active_ttl, then a user and a           \
+	 * new token id for each of n enters (queue.c combines concurrent callers' enters into             \
+	 * one call), entered in that order, each as if alone: the user's live token (touched),            \
+	 * or a new one at the back when the id is free ({ID_TAKEN} otherwise: the client draws            \
+	 * another). Replies one entry per enter, or, when all n made new WAITING tokens at the            \
+	 * back (enter_lean), {position of the first, issued, expires, admitted_total}. */                 \
+	/* The common case, users new to a queue where nothing is due to expire, nobody can be             \
+	 * admitted and the policy is the one seen: what enter_one below would do for each, with           \
+	 * one command per structure for all n and none of its bookkeeping. nil: nothing was               \
+	 * written; take enter_one for each. */                                                            \
+	"local function enter_lean(keys, args, n, now, max_active, idle_ttl, active_ttl)\n"                \
+	"  local q = { keys[5], 'retention', 'expire_at', 'purge_at', 'running', 'head', 'seq',\n"         \
+	"    'gone', 'admitted' }\n"                                                                       \
+	"  for i = 1, n do q[9 + i] = args[5 + 2 * i] end\n"                                               \
+	"  local m = redis.call('HMGET', unpack(q, 1, 9 + n))\n"                                           \
 	"  local expire_at, purge_at, running, head =\n"                                                   \
 	"    tonumber(m[2]) or 0, tonumber(m[3]) or 0, tonumber(m[4]) or 0, tonumber(m[5]) or NEVER\n"     \
-	"  if m[9] or tonumber(m[1]) ~= idle_ttl + active_ttl or now >= expire_at or\n"                    \
-	"    now >= purge_at or running < max_active or head == NEVER or\n"                                \
-	"    redis.call('HSETNX', keys[6], user, new_id) == 0 then return nil end\n"                       \
-	"  local seq, expires = (tonumber(m[6]) or 0) + 1, now + idle_ttl\n"                               \
-	"  redis.call('ZADD', keys[2], seq, new_id)\n"                                                     \
-	"  redis.call('ZADD', keys[3], expires, new_id)\n"                                                 \
-	"  local rec = WAITING .. '|' .. int(seq) .. '|' .. args[3] .. '|' .. int(expires) ..\n"           \
-	"    '|0|' .. user\n"                                                                              \
-	"  if expires < expire_at then\n"                                                                  \
-	"    redis.call('HSET', keys[5], 'seq', seq, 'expire_at', expires, new_id, rec)\n"                 \
+	"  if tonumber(m[1]) ~= idle_ttl + active_ttl or now >= expire_at or now >= purge_at or\n"         \
+	"    running < max_active or head == NEVER then return nil end\n"                                  \
+	"  for i = 9, 8 + n do if m[i] then return nil end end\n"                                          \
+	"  local users = { keys[6] }\n"                                                                    \
+	"  if n == 1 then\n"                                                                               \
+	"    if redis.call('HSETNX', keys[6], args[6], args[7]) == 0 then return nil end\n"                \
 	"  else\n"                                                                                         \
-	"    redis.call('HSET', keys[5], 'seq', seq, new_id, rec)\n"                                       \
+	"    local seen_user, seen_id = {}, {}\n"                                                          \
+	"    for i = 1, n do\n"                                                                            \
+	"      local user, id = args[4 + 2 * i], args[5 + 2 * i]\n"                                        \
+	"      if seen_user[user] or seen_id[id] then return nil end\n"                                    \
+	"      seen_user[user], seen_id[id] = true, true\n"                                                \
+	"      users[i + 1] = user\n"                                                                      \
+	"    end\n"                                                                                        \
+	"    local known = redis.call('HMGET', unpack(users, 1, n + 1))\n"                                 \
+	"    for i = 1, n do if known[i] then return nil end end\n"                                        \
+	"    for i = 1, n do\n"                                                                            \
+	"      users[2 * i], users[2 * i + 1] = args[4 + 2 * i], args[5 + 2 * i]\n"                        \
+	"    end\n"                                                                                        \
+	"    redis.call('HSET', unpack(users, 1, 2 * n + 1))\n"                                            \
 	"  end\n"                                                                                          \
-	"  return { 0, new_id, WAITING, 1, seq - head + 1 - (tonumber(m[7]) or 0), now, expires,\n"        \
-	"    tonumber(m[8]) or 0, user }\n"                                                                \
+	"  local seq, gone, admitted = tonumber(m[6]) or 0, tonumber(m[7]) or 0, tonumber(m[8]) or 0\n"    \
+	"  local expires = now + idle_ttl\n"                                                               \
+	"  local waiting, idle, tokens = { keys[2] }, { keys[3] }, { keys[5], 'seq', seq + n }\n"          \
+	"  local first = (seq + 1) - head + 1 - gone\n"                                                    \
+	"  if expires < expire_at then tokens[4], tokens[5] = 'expire_at', expires end\n"                  \
+	"  local tail = '|' .. args[1] .. '|' .. int(expires) .. '|0|'\n"                                  \
+	"  for i = 1, n do\n"                                                                              \
+	"    local user, id = args[4 + 2 * i], args[5 + 2 * i]\n"                                          \
+	"    seq = seq + 1\n"                                                                              \
+	"    waiting[2 * i], waiting[2 * i + 1] = seq, id\n"                                               \
+	"    idle[2 * i], idle[2 * i + 1] = expires, id\n"                                                 \
+	"    tokens[#tokens + 1] = id\n"                                                                   \
+	"    tokens[#tokens + 1] = WAITING .. '|' .. int(seq) .. tail .. user\n"                           \
+	"  end\n"                                                                                          \
+	"  redis.call('ZADD', unpack(waiting, 1, 2 * n + 1))\n"                                            \
+	"  redis.call('ZADD', unpack(idle, 1, 2 * n + 1))\n"                                               \
+	"  redis.call('HSET', unpack(tokens))\n"                                                           \
+	"  return { first, now, expires, admitted }\n"                                                     \
 	"end\n"                                                                                            \
-	"local function enter(keys, args)\n"                                                               \
-	"  local now, max_active, rate = tonumber(args[3]), tonumber(args[4]), tonumber(args[5])\n"        \
-	"  local idle_ttl, active_ttl = tonumber(args[6]), tonumber(args[7])\n"                            \
-	"  local fast = enter_new(keys, args, now, max_active, idle_ttl, active_ttl)\n"                    \
-	"  if fast then return fast end\n"                                                                 \
-	"  local user, new_id = args[1], args[2]\n"                                                        \
+	"local function enter_one(keys, user, new_id, now, max_active, rate, idle_ttl, active_ttl)\n"      \
 	"  local c, taken = open(keys, true, new_id)\n"                                                    \
 	"  policy_seen(c, idle_ttl, active_ttl)\n"                                                         \
 	"  expire_due(c, now, true)\n"                                                                     \
@@ -421,6 +445,19 @@
 	 * every member of gone. */                                                                        \
 	"  settle_head(c)\n"                                                                               \
 	"  return done(c, entry(c, t, 1, t.seq - c.head + 1 - c.gone), t)\n"                               \
+	"end\n"                                                                                            \
+	"local function enter(keys, args)\n"                                                               \
+	"  local now, max_active, rate = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])\n"        \
+	"  local idle_ttl, active_ttl = tonumber(args[4]), tonumber(args[5])\n"                            \
+	"  local n = (#args - 5) / 2\n"                                                                    \
+	"  local out = enter_lean(keys, args, n, now, max_active, idle_ttl, active_ttl)\n"                 \
+	"  if out then return out end\n"                                                                   \
+	"  out = {}\n"                                                                                     \
+	"  for i = 1, n do\n"                                                                              \
+	"    out[i] = enter_one(keys, args[4 + 2 * i], args[5 + 2 * i], now, max_active, rate,\n"          \
+	"      idle_ttl, active_ttl)\n"                                                                    \
+	"  end\n"                                                                                          \
+	"  return out\n"                                                                                   \
 	"end\n"                                                                                            \
 	/* args: token id, touch (0/1), now, max_active, admit_per_second, wait_idle_ttl,                  \
 	 * active_ttl. */                                                                                  \

@@ -555,6 +555,123 @@ static void test_status_is_one_read(void **state)
 	q->close(ctx);
 }
 
+/* ---- enters combined into one call -------------------------------------------------- */
+
+enum { COMBINE_THREADS = 12 };
+
+typedef struct combine_shared {
+	const concert_queue_backend *q;
+	void *ctx;
+	int64_t concert;
+	concert_queue_policy policy;
+	_Atomic int arrived;
+	concert_queue_entry entry[COMBINE_THREADS];
+	int rc[COMBINE_THREADS];
+} combine_shared;
+
+typedef struct combine_worker {
+	combine_shared *s;
+	int index;
+} combine_worker;
+
+/* Threads 0 and 1 are one user (twins); every other thread a user of its own. */
+static void combine_user(char *buf, size_t size, int index)
+{
+	if (index < 2)
+		snprintf(buf, size, "combine-twin");
+	else
+		snprintf(buf, size, "combine-%d", index);
+}
+
+static void *combine_main(void *arg)
+{
+	combine_worker *w = arg;
+	combine_shared *s = w->s;
+	char user[32];
+	combine_user(user, sizeof(user), w->index);
+	atomic_fetch_add(&s->arrived, 1);
+	s->rc[w->index] = s->q->enter(s->ctx, &s->entry[w->index], user, s->concert, &s->policy,
+				      rt_now());
+	return NULL;
+}
+
+/*
+ * Concurrent enters through one context go to Redis together: with the
+ * server holding writes (CLIENT PAUSE) the callers line up, and when it lets
+ * them go they take fewer calls than enters. Whatever the batches, each
+ * caller gets its own answer: a token of its own user, twins one token
+ * (created once), and new tokens at positions 2..12 behind the one waiting,
+ * each once, as status then reads them.
+ */
+static void test_enters_are_combined(void **state)
+{
+	(void)state;
+	char uri[160];
+	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
+	rt_spare_start("combine", 0, 1);
+	rt_uri(uri, sizeof(uri), port, NULL);
+	static combine_shared s;
+	memset(&s, 0, sizeof(s));
+	s.q = concert_registry_queue(uri);
+	concert_backend_env env = rt_backend_env();
+	assert_int_equal(s.q->open(&s.ctx, uri, &env), 0);
+	redisContext *r = rt_redis(port);
+	assert_non_null(r);
+	s.concert = rt_unique_id();
+	s.policy = (concert_queue_policy){ 1, 0, 600000, 600000 };
+	concert_queue_entry active, waiting;
+	assert_int_equal(s.q->enter(s.ctx, &active, "combine-active", s.concert, &s.policy, rt_now()), 0);
+	assert_int_equal(s.q->enter(s.ctx, &waiting, "combine-wait", s.concert, &s.policy, rt_now()), 0);
+	assert_int_equal(waiting.position, 1);
+
+	long long fcalls = command_calls(r, "fcall");
+	redisReply *reply = redisCommand(r, "CLIENT PAUSE 20000 WRITE");
+	assert_non_null(reply);
+	assert_int_equal(reply->type, REDIS_REPLY_STATUS);
+	freeReplyObject(reply);
+	pthread_t threads[COMBINE_THREADS];
+	combine_worker workers[COMBINE_THREADS];
+	for (int i = 0; i < COMBINE_THREADS; i++) {
+		workers[i] = (combine_worker){ &s, i };
+		assert_int_equal(pthread_create(&threads[i], NULL, combine_main, &workers[i]), 0);
+	}
+	while (atomic_load(&s.arrived) < COMBINE_THREADS)
+		rt_pause_ms(1);
+	rt_pause_ms(100); /* time to get in line; the answers below hold either way */
+	reply = redisCommand(r, "CLIENT UNPAUSE");
+	assert_non_null(reply);
+	freeReplyObject(reply);
+	for (int i = 0; i < COMBINE_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	assert_true(command_calls(r, "fcall") - fcalls < COMBINE_THREADS);
+
+	int at_position[COMBINE_THREADS + 2] = { 0 };
+	for (int i = 0; i < COMBINE_THREADS; i++) {
+		char user[32];
+		combine_user(user, sizeof(user), i);
+		const concert_queue_entry *e = &s.entry[i];
+		assert_int_equal(s.rc[i], 0);
+		assert_string_equal(e->user_id, user);
+		assert_int_equal(e->state, CONCERT_QUEUE_WAITING);
+		assert_in_range(e->position, 2, COMBINE_THREADS);
+		if (i > 0)
+			at_position[e->position]++;
+		concert_queue_entry now;
+		assert_int_equal(s.q->status(s.ctx, &now, s.concert, e->token_id, 0, &s.policy,
+					     rt_now()), 0);
+		assert_int_equal(now.position, e->position);
+		assert_string_equal(now.user_id, user);
+	}
+	assert_int_equal(s.entry[0].token_id, s.entry[1].token_id);
+	assert_int_equal(s.entry[0].created + s.entry[1].created, 1);
+	for (int p = 2; p <= COMBINE_THREADS; p++)
+		assert_int_equal(at_position[p], 1);
+	for (int i = 2; i < COMBINE_THREADS; i++)
+		assert_int_equal(s.entry[i].created, 1);
+	redisFree(r);
+	s.q->close(s.ctx);
+}
+
 #define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
 
 int main(void)
@@ -567,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_callers),
 		cmocka_unit_test(test_legacy_counters),
 		cmocka_unit_test_teardown(test_status_is_one_read, rt_spare_teardown),
+		cmocka_unit_test_teardown(test_enters_are_combined, rt_spare_teardown),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),
