@@ -15,7 +15,9 @@
  *   lock acquire    one seat (SET NX PX) / lock release (compare-and-delete)
  * each measured through the backend's vtable (what the engine calls, one
  * command each: FCALL of a library function, SET NX PX, or for a status
- * with nothing to write an HMGET), and
+ * with nothing to write an HMGET; concurrent enters share one FCALL, see
+ * enter_in_line in lib/storage/redis/queue.c), with Redis's CPU per
+ * operation from INFO commandstats, and
  * `redis-benchmark -c C` of EVALSHA of a one-line script (`return 1`) and
  * of `SET key v NX PX 60000` run right before and right after; their mean
  * is the reference. Enter, status and release are functions, so they are
@@ -185,11 +187,11 @@ static cmdstat command_stats(const args *a, const char *command)
 	return st;
 }
 
-/* Server CPU per call of `command` between two snapshots (microseconds). */
-static double server_usec(cmdstat before, cmdstat after)
+/* Server CPU per operation between two snapshots (microseconds); ops < 0: per call. */
+static double server_usec(cmdstat before, cmdstat after, double ops)
 {
-	double calls = after.calls - before.calls;
-	return calls > 0 ? (after.usec - before.usec) / calls : 0;
+	double n = ops < 0 ? after.calls - before.calls : ops;
+	return n > 0 ? (after.usec - before.usec) / n : 0;
 }
 
 /* A raw command's throughput (rps) and server cost per call. */
@@ -205,7 +207,7 @@ static raw_result raw_command(const args *a, int clients, const char *sha, int s
 	cmdstat before = command_stats(a, set_nx ? "set" : "evalsha");
 	raw_result r;
 	r.rps = redis_benchmark(a, clients, command);
-	r.usec = server_usec(before, command_stats(a, set_nx ? "set" : "evalsha"));
+	r.usec = server_usec(before, command_stats(a, set_nx ? "set" : "evalsha"), -1);
 	return r;
 }
 
@@ -225,6 +227,7 @@ typedef struct phase {
 	long *acquired;            /* per thread: seats locked in ACQUIRE */
 	_Atomic int stop;
 	_Atomic int failures;
+	long done;                      /* operations of the last phase */
 	const char *tag;
 } phase;
 
@@ -275,10 +278,15 @@ static void *phase_main(void *arg)
 	}
 	if (p->kind == ACQUIRE)
 		p->acquired[w->index] = w->ops;
+	/* A release phase ends with the first thread out of seats: every client is
+	 * busy all through it, as redis-benchmark's are, and no tail of fewer
+	 * clients drags the rate down. */
+	if (p->kind == RELEASE)
+		atomic_store(&p->stop, 1);
 	return NULL;
 }
 
-/* Runs a phase on `clients` threads for `seconds` (RELEASE: until done); ops/s. */
+/* Runs a phase on `clients` threads for `seconds` (RELEASE: see phase_main); ops/s. */
 static double run_phase(phase *p, int clients, double seconds)
 {
 	pthread_t threads[MAX_CLIENTS];
@@ -306,6 +314,7 @@ static double run_phase(phase *p, int clients, double seconds)
 			concert_error_last()->message);
 		exit(1);
 	}
+	p->done = ops;
 	return (double)ops / took;
 }
 
@@ -565,9 +574,9 @@ static void write_json(const args *a, const run_result *runs, const hot_result *
 	fprintf(f, "  \"reference\": \"redis-benchmark -c N on the same server, mean of a run right "
 		   "before and one right after each phase: EVALSHA of 'return 1' for the functions, "
 		   "SET NX PX 60000 for acquire\",\n");
-	fprintf(f, "  \"server_usec\": \"Redis CPU per call from INFO commandstats (fcall; status: "
-		   "hmget, or fcall when it has work; acquire: set; the reference's evalsha or "
-		   "set)\",\n");
+	fprintf(f, "  \"server_usec\": \"Redis CPU per operation from INFO commandstats (fcall; "
+		   "status: hmget, and fcall when it has work; acquire: set; enters combined into "
+		   "one fcall share its cost), per call for the reference's evalsha or set\",\n");
 	if (a->pool > 0)
 		fprintf(f, "  \"pool\": %d,\n", a->pool);
 	else
@@ -665,7 +674,8 @@ int main(int argc, char **argv)
 			p.concert_id = op == ENTER ? 100 + i : 1;
 			cmdstat stats = command_stats(&a, engine_command(op));
 			o->ops = run_phase(&p, c, a.seconds);
-			o->usec = server_usec(stats, command_stats(&a, engine_command(op)));
+			o->usec = server_usec(stats, command_stats(&a, engine_command(op)),
+					      (double)p.done);
 			raw_result after = raw_command(&a, c, sha, op == ACQUIRE);
 			o->raw_ops = (before.rps + after.rps) / 2;
 			o->raw_usec = (before.usec + after.usec) / 2;
