@@ -32,13 +32,19 @@ _Static_assert(CONCERT_ETOKEN == -7 && CONCERT_EEXPIRED == -6 && CONCERT_ESTATE 
 
 #define KEY_MAX (REDIS_PREFIX_MAX + 64)
 #define QUEUE_KEYS 8
-#define QUEUE_ARGS_MAX 8
+#define QUEUE_NUMBERS_MAX 8
+/* Enters sent in one call at most (see enter_in_line). */
+#define ENTER_BATCH_MAX 32
+/* Arguments after the keys at most: those of an enter of a full batch. */
+#define QUEUE_ARGS_MAX (5 + 2 * ENTER_BATCH_MAX)
+_Static_assert(3 + QUEUE_KEYS + QUEUE_ARGS_MAX <= REDIS_CALL_ARGS_MAX,
+	       "a full batch fits one function call");
 #define ENTER_ATTEMPTS 8
 
 /* One function call: the concert's keys, then the arguments. */
 typedef struct queue_call {
 	char keys[QUEUE_KEYS][KEY_MAX];
-	char numbers[QUEUE_ARGS_MAX][24];
+	char numbers[QUEUE_NUMBERS_MAX][24];
 	const char *argv[QUEUE_KEYS + QUEUE_ARGS_MAX];
 	size_t len[QUEUE_KEYS + QUEUE_ARGS_MAX];
 	int argc;
@@ -222,10 +228,7 @@ static int check_policy(const concert_queue_policy *policy)
  * ENTER_IN_FLIGHT 3 measured best at 8 and 50 callers: with 2, Redis idles
  * while the next sender wakes up; with more, the batches get smaller.
  */
-#define ENTER_BATCH_MAX 32
 #define ENTER_IN_FLIGHT 3
-_Static_assert(3 + QUEUE_KEYS + 5 + 2 * ENTER_BATCH_MAX <= REDIS_CALL_ARGS_MAX,
-	       "a full batch fits one function call");
 
 struct enter_req {
 	enter_req *next;
@@ -338,24 +341,16 @@ static void send_batch(redis_queue *q, enter_req **batch, int n)
 	queue_call call;
 	call_init(&call, q->client, batch[0]->concert_id);
 	call_policy(&call, p, now);
-	const char *argv[QUEUE_KEYS + 5 + 2 * ENTER_BATCH_MAX];
-	size_t len[QUEUE_KEYS + 5 + 2 * ENTER_BATCH_MAX];
-	memcpy(argv, call.argv, sizeof(argv[0]) * (size_t)call.argc);
-	memcpy(len, call.len, sizeof(len[0]) * (size_t)call.argc);
-	int argc = call.argc;
 	for (int i = 0; i < n; i++) {
-		argv[argc] = batch[i]->user;
-		len[argc++] = batch[i]->user_len;
-		argv[argc] = batch[i]->id;
-		len[argc++] = batch[i]->id_len;
+		call_str(&call, batch[i]->user, batch[i]->user_len);
+		call_str(&call, batch[i]->id, batch[i]->id_len);
 	}
 	redisReply *r;
-	int rc = redis_client_fcall(q->client, &r, REDIS_FN_ENTER, QUEUE_KEYS, argc, argv, len);
+	int rc = run(q->client, &r, REDIS_FN_ENTER, &call);
 	if (rc == 0) {
-		rc = r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
-				     r->element[0]->type == REDIS_REPLY_INTEGER
-			     ? answer_lean(batch, n, r)
-			     : answer_each(batch, n, r);
+		int lean = r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+			   r->element[0]->type == REDIS_REPLY_INTEGER;
+		rc = lean ? answer_lean(batch, n, r) : answer_each(batch, n, r);
 		freeReplyObject(r);
 	}
 	for (int i = 0; rc < 0 && i < n; i++) {
