@@ -369,11 +369,10 @@
 	"  if tonumber(m[1]) ~= idle_ttl + active_ttl or now >= expire_at or now >= purge_at or\n"         \
 	"    running < max_active or head == NEVER then return nil end\n"                                  \
 	"  for i = 9, 8 + n do if m[i] then return nil end end\n"                                          \
-	"  local users = { keys[6] }\n"                                                                    \
 	"  if n == 1 then\n"                                                                               \
 	"    if redis.call('HSETNX', keys[6], args[6], args[7]) == 0 then return nil end\n"                \
 	"  else\n"                                                                                         \
-	"    local seen_user, seen_id = {}, {}\n"                                                          \
+	"    local users, seen_user, seen_id = { keys[6] }, {}, {}\n"                                      \
 	"    for i = 1, n do\n"                                                                            \
 	"      local user, id = args[4 + 2 * i], args[5 + 2 * i]\n"                                        \
 	"      if seen_user[user] or seen_id[id] then return nil end\n"                                    \
