@@ -54,13 +54,14 @@ void rt_server(const char *cmd, const char *dir, int port, int aof)
 
 static char spare_dir[512];
 
-void rt_spare_start(const char *name, int aof, int fresh)
+int rt_spare_start(const char *name, int aof, int fresh)
 {
 	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
 	snprintf(spare_dir, sizeof(spare_dir), "%s/%s", rt_env("CONCERT_TEST_REDIS_SCRATCH"), name);
 	if (fresh)
 		rt_server("reset", spare_dir, port, 0);
 	rt_server("start", spare_dir, port, aof);
+	return port;
 }
 
 const char *rt_spare_dir(void)

@@ -37,10 +37,11 @@ void rt_server(const char *cmd, const char *dir, int port, int aof);
  * The spare server, for a test that needs a server of its own: port
  * CONCERT_TEST_REDIS_SPARE_PORT, data in CONCERT_TEST_REDIS_SCRATCH/<name>
  * (fresh: emptied first; aof: appendonly). Tests using it hold ctest's
- * redis_spare resource lock. rt_spare_dir is its data directory while it
- * runs; rt_spare_teardown, a cmocka teardown, stops it even after a failure.
+ * redis_spare resource lock. Returns its port. rt_spare_dir is its data
+ * directory while it runs; rt_spare_teardown, a cmocka teardown, stops it
+ * even after a failure.
  */
-void rt_spare_start(const char *name, int aof, int fresh);
+int rt_spare_start(const char *name, int aof, int fresh);
 const char *rt_spare_dir(void);
 int rt_spare_teardown(void **state);
 

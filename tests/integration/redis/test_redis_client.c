@@ -511,8 +511,7 @@ static void test_status_is_one_read(void **state)
 {
 	(void)state;
 	char uri[160];
-	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	rt_spare_start("one-read", 0, 1);
+	int port = rt_spare_start("one-read", 0, 1);
 	rt_uri(uri, sizeof(uri), port, NULL);
 	const concert_queue_backend *q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
@@ -607,8 +606,7 @@ static void test_enters_are_combined(void **state)
 {
 	(void)state;
 	char uri[160];
-	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	rt_spare_start("combine", 0, 1);
+	int port = rt_spare_start("combine", 0, 1);
 	rt_uri(uri, sizeof(uri), port, NULL);
 	static combine_shared s;
 	memset(&s, 0, sizeof(s));

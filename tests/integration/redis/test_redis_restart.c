@@ -240,8 +240,7 @@ static void restart_scenario(int aof)
 	static restart_test t;
 	memset(&t, 0, sizeof(t));
 	t.aof = aof;
-	t.port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	rt_spare_start(aof ? "restart-aof" : "restart-plain", aof, 1);
+	t.port = rt_spare_start(aof ? "restart-aof" : "restart-plain", aof, 1);
 	open_engine(&t);
 	for (int i = 0; i < USERS; i++) {
 		concert_queue_status *st = NULL;
@@ -367,8 +366,7 @@ static void *spare_queue(const char *name, const char *query, const concert_queu
 			 int64_t *concert, concert_queue_entry *e)
 {
 	char uri[160];
-	rt_spare_start(name, 0, 1);
-	rt_uri(uri, sizeof(uri), rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT"), query);
+	rt_uri(uri, sizeof(uri), rt_spare_start(name, 0, 1), query);
 	*q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
 	void *ctx = NULL;
@@ -502,8 +500,7 @@ static void test_library_reload(void **state)
 {
 	(void)state;
 	char uri[160];
-	int port = rt_env_int("CONCERT_TEST_REDIS_SPARE_PORT");
-	rt_spare_start("library", 0, 1);
+	int port = rt_spare_start("library", 0, 1);
 	rt_uri(uri, sizeof(uri), port, "?pool=1");
 	const concert_queue_backend *q = concert_registry_queue(uri);
 	concert_backend_env env = rt_backend_env();
