@@ -670,6 +670,98 @@ static void test_enters_are_combined(void **state)
 	s.q->close(s.ctx);
 }
 
+/*
+ * The enter function's answers for a batch, called directly (the client
+ * never chooses the ids, so this is where taken ids can be forced): a new id
+ * that is already a token's is refused alone ({ID_TAKEN}) while the others
+ * of the batch are entered; two enters offering one new id get it once.
+ */
+/* Enters n (user, new id) pairs in one call; the reply has `elements` elements. */
+static redisReply *enter_batch(redis_client *client, int64_t concert, const char *const *pairs,
+			       int n, size_t elements)
+{
+	static const char *const suffix[8] = { "meta", "waiting", "idle", "active", "tokens",
+		"users", "ended", "gone" };
+	char keys[8][96], numbers[5][24];
+	const char *argv[8 + 5 + 8];
+	size_t len[8 + 5 + 8];
+	const concert_queue_policy policy = { 1, 0, 600000, 600000 };
+	const long long policy_args[5] = { rt_now(), policy.max_active, policy.admit_per_second,
+		policy.wait_idle_ttl, policy.active_ttl };
+	int argc = 0;
+	for (int i = 0; i < 8; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "concert:{%lld}:%s", (long long)concert, suffix[i]);
+		argv[argc++] = keys[i];
+	}
+	for (int i = 0; i < 5; i++) {
+		snprintf(numbers[i], sizeof(numbers[i]), "%lld", policy_args[i]);
+		argv[argc++] = numbers[i];
+	}
+	for (int i = 0; i < 2 * n; i++)
+		argv[argc++] = pairs[i];
+	for (int i = 0; i < argc; i++)
+		len[i] = strlen(argv[i]);
+	redisReply *r = NULL;
+	assert_int_equal(redis_client_fcall(client, &r, REDIS_FN_ENTER, 8, argc, argv, len), 0);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, elements);
+	return r;
+}
+
+/* Element i of a per-enter reply: {ID_TAKEN}, or an entry of `user` at `position`. */
+static void assert_batch_answer(const redisReply *r, size_t i, const char *user, long long position)
+{
+	const redisReply *e = r->element[i];
+	assert_int_equal(e->type, REDIS_REPLY_ARRAY);
+	if (!user) {
+		assert_int_equal(e->elements, 1);
+		assert_int_equal(e->element[0]->integer, REDIS_REPLY_ID_TAKEN);
+		return;
+	}
+	assert_int_equal(e->elements, 9);
+	assert_int_equal(e->element[0]->integer, 0);
+	assert_int_equal(e->element[2]->integer, CONCERT_QUEUE_WAITING);
+	assert_int_equal(e->element[3]->integer, 1);
+	assert_int_equal(e->element[4]->integer, position);
+	assert_string_equal(e->element[8]->str, user);
+}
+
+static void test_enter_batch_ids(void **state)
+{
+	(void)state;
+	char uri[160];
+	rt_uri(uri, sizeof(uri), rt_env_int("CONCERT_TEST_REDIS_PORT"), NULL);
+	concert_backend_env env = rt_backend_env();
+	redis_client *client = NULL;
+	assert_int_equal(redis_client_open(&client, uri, &env), 0);
+	const int64_t concert = rt_unique_id();
+	/* b-active ACTIVE (id 11), b-wait WAITING at 1 (id 12): the lean path's conditions. */
+	const char *const first[] = { "b-active", "11", "b-wait", "12" };
+	freeReplyObject(enter_batch(client, concert, first, 2, 2));
+
+	const char *const taken[] = { "b-taken", "12", "b-new", "13" };
+	redisReply *r = enter_batch(client, concert, taken, 2, 2);
+	assert_batch_answer(r, 0, NULL, 0);
+	assert_batch_answer(r, 1, "b-new", 2);
+	freeReplyObject(r);
+
+	const char *const twice[] = { "b-one", "14", "b-two", "14", "b-three", "15" };
+	r = enter_batch(client, concert, twice, 3, 3);
+	assert_batch_answer(r, 0, "b-one", 3);
+	assert_batch_answer(r, 1, NULL, 0);
+	assert_batch_answer(r, 2, "b-three", 4);
+	freeReplyObject(r);
+
+	/* The refused users hold no token: they enter next, at the back. */
+	const char *const again[] = { "b-taken", "16", "b-two", "17" };
+	/* The lean reply: {position of the first, issued, expires, admitted}. */
+	r = enter_batch(client, concert, again, 2, 4);
+	assert_int_equal(r->element[0]->integer, 5);
+	assert_int_equal(r->element[3]->integer, 1);
+	freeReplyObject(r);
+	redis_client_close(client);
+}
+
 #define L(f) cmocka_unit_test_setup_teardown(f, lock_setup, lock_teardown)
 
 int main(void)
@@ -683,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_legacy_counters),
 		cmocka_unit_test_teardown(test_status_is_one_read, rt_spare_teardown),
 		cmocka_unit_test_teardown(test_enters_are_combined, rt_spare_teardown),
+		cmocka_unit_test(test_enter_batch_ids),
 		L(test_lock_all_or_none),
 		L(test_lock_release),
 		L(test_lock_expiry),
