@@ -113,7 +113,9 @@ class Server:
 
     def __init__(self, *args, env=None, demo=True, test_clock=True):
         self.binary = server_binary()
-        self.dir = tempfile.mkdtemp(prefix="concert-http-server-")
+        # Its logs live until this object is collected, or the run ends.
+        self._dir = tempfile.TemporaryDirectory(prefix="concert-http-server-")
+        self.dir = self._dir.name
         self.access_log = os.path.join(self.dir, "access.log")
         self.error_log = os.path.join(self.dir, "stderr.log")
         argv = [self.binary, "--listen", "127.0.0.1:0", "--access-log", self.access_log]
