@@ -10,6 +10,8 @@
  * under fsync=always (group commit).
  * Prints a table and writes the figures as JSON. --only runs just the
  * operations whose name contains OP (e.g. "enter", "group"), for profiling.
+ * The durable stores' journals go under --dir DIR, or else a scratch
+ * directory removed at the end.
  */
 #define _GNU_SOURCE
 #include <malloc.h>
@@ -20,6 +22,8 @@
 #include <time.h>
 
 #include <concert.h>
+
+#include "../tests/tmpdir.h"
 
 #define MAX_THREADS 16
 #define USER_LEN 24
@@ -376,10 +380,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	char tmpl[] = "/tmp/concert-bench-XXXXXX";
-	if (!dir && !(dir = mkdtemp(tmpl))) {
-		perror("mkdtemp");
-		return 1;
+	char scratch[256] = "";
+	if (!dir) {
+		if (tmpdir_make(scratch, sizeof(scratch), "concert-bench") != 0) {
+			perror("scratch directory");
+			return 1;
+		}
+		dir = scratch;
 	}
 	json = fopen(json_path, "w");
 	if (json)
@@ -408,5 +415,7 @@ int main(int argc, char **argv)
 		fclose(json);
 		printf("figures written to %s\n", json_path);
 	}
+	if (scratch[0] && tmpdir_remove(scratch) != 0)
+		fprintf(stderr, "could not remove %s\n", scratch);
 	return 0;
 }

@@ -2,8 +2,8 @@
  * Backend conformance harness (see harness.h).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conformance/harness.h"
+#include "tmpdir.h"
 
 /* Generous limits for tests that are not about limits. */
 #define H_MAX_HOLDS 1000
@@ -76,10 +77,8 @@ static void substitute(harness *h, char *out, const char *uri)
 		return;
 	}
 	if (!h->tmpdir[0]) {
-		snprintf(h->tmpdir, sizeof(h->tmpdir), "%s/concert-conf-XXXXXX",
-			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		if (!mkdtemp(h->tmpdir)) {
-			print_error("mkdtemp %s failed\n", h->tmpdir);
+		if (tmpdir_make(h->tmpdir, sizeof(h->tmpdir), "concert-conf") != 0) {
+			print_error("cannot make a scratch directory: %s\n", strerror(errno));
 			h->tmpdir[0] = '\0';
 		}
 	}
@@ -185,14 +184,6 @@ int h_setup_both(void **state)
 	return setup(state, 1, 1);
 }
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 int h_teardown(void **state)
 {
 	harness *h = *state;
@@ -203,7 +194,7 @@ int h_teardown(void **state)
 	if (h->store && h->store_ctx)
 		h->store->close(h->store_ctx);
 	if (h->tmpdir[0])
-		nftw(h->tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tmpdir_remove(h->tmpdir);
 	free(h);
 	*state = NULL;
 	return 0;

@@ -15,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include <cmocka.h>
 
 #include "concert.h"
+#include "tmpdir.h"
 
 #define ROUNDS 20
 #define SEATS_PER_ROUND 100
@@ -349,19 +349,6 @@ static void test_kill9_rounds(void **state)
 
 /* ---- journal damage --------------------------------------------------------- */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_tree(const char *path)
-{
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* The newest store journal of `path`: store.<G>.journal with the largest G. */
 static void find_journal(const char *path, char *out, size_t out_size)
 {
@@ -492,7 +479,7 @@ static void test_torn_tail(void **state)
 			check_audit(e);
 			concert_engine_close(e);
 		}
-		remove_tree(copy);
+		tmpdir_remove(copy);
 	}
 }
 
@@ -531,7 +518,7 @@ static void flip_and_open(const char *what, const char *suffix, uint64_t offset,
 	assert_int_equal(pread(fd, &again, 1, (off_t)offset), 1);
 	assert_int_equal(again, byte);
 	close(fd);
-	remove_tree(copy);
+	tmpdir_remove(copy);
 }
 
 static void test_bit_flip(void **state)
@@ -577,15 +564,13 @@ static int group_setup(void **state)
 	if (policy && *policy)
 		fsync_policy = policy;
 	print_message("CONCERT_CRASH_SEED=%" PRIu64 " CONCERT_CRASH_FSYNC=%s\n", seed, fsync_policy);
-	snprintf(dir, sizeof(dir), "%s/concert-crash-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof(dir), "concert-crash");
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	remove_tree(dir);
+	tmpdir_remove(dir);
 	return 0;
 }
 

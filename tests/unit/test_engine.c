@@ -14,7 +14,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <unistd.h>
 
 #include "concert.h"
@@ -22,6 +21,7 @@
 #include "concert/sys/queue.h"
 #include "concert/sys/lock.h"
 #include "core/internal.h"
+#include "tmpdir.h"
 
 #define T0 1700000000000LL
 #define HOUR (3600 * 1000LL)
@@ -638,20 +638,11 @@ static void test_store_checks_tokens(void **state)
 
 /* --- compaction of both durable journals ------------------------------ */
 
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void test_compact_store_and_queue(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/concert-engine-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char uri[64], path[128];
+	char dir[64], uri[96], path[128];
+	assert_int_equal(tmpdir_make(dir, sizeof(dir), "concert-engine"), 0);
 	snprintf(uri, sizeof(uri), "memory:%s?fsync=off", dir);
 	fixture f = { .now = T0 };
 	concert_options opts = CONCERT_OPTIONS_INIT;
@@ -681,7 +672,7 @@ static void test_compact_store_and_queue(void **state)
 	concert_free(c);
 	assert_int_equal(concert_queue_validate(f.engine, NULL, token, f.concert_id), 0);
 	concert_engine_close(f.engine);
-	assert_int_equal(nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 int main(void)

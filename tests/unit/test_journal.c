@@ -3,7 +3,6 @@
  * corruption, compaction, locking and group commit.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,6 +23,7 @@
 
 #include "codec/journal.h"
 #include "core/internal.h"
+#include "tmpdir.h"
 
 /* Test hook defined in journal.c, not part of its header. */
 uint64_t journal_test_sync_count(journal *j);
@@ -91,29 +91,15 @@ static void assert_record(const replay_log *log, size_t at, int i)
 
 static char *make_dir(void)
 {
-	char *dir = strdup("/tmp/test_journal.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	char *dir = malloc(256);
+	assert_non_null(dir);
+	assert_int_equal(tmpdir_make(dir, 256, "test_journal"), 0);
 	return dir;
 }
 
 static void remove_dir(char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-	assert_non_null(d);
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		struct stat sb;
-		if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-			remove_dir(strdup(path));
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
+	assert_int_equal(tmpdir_remove(dir), 0);
 	free(dir);
 }
 

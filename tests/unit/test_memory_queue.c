@@ -1,7 +1,7 @@
 /*
  * The memory queue backend through its vtable, with a driven clock.
  */
-#define _POSIX_C_SOURCE 200809L   /* mkdtemp */
+#define _POSIX_C_SOURCE 200809L   /* fork, kill */
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +19,7 @@
 
 #include "core/internal.h"
 #include "storage/memory/queue.h"
+#include "tmpdir.h"
 
 #define T0 ((concert_time)1700000000000)
 
@@ -57,19 +58,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static void remove_dir(const char *dir)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int teardown(void **state)
 {
 	fixture *f = *state;
 	B->close(f->q);
 	if (f->dir[0])
-		remove_dir(f->dir);
+		assert_int_equal(tmpdir_remove(f->dir), 0);
 	free(f);
 	return 0;
 }
@@ -78,8 +72,7 @@ static int teardown(void **state)
 static void go_durable(fixture *f)
 {
 	B->close(f->q);
-	strcpy(f->dir, "/tmp/concert-queue-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(tmpdir_make(f->dir, sizeof(f->dir), "concert-queue"), 0);
 	char uri[128];
 	snprintf(uri, sizeof(uri), "memory:%s?fsync=off", f->dir);
 	assert_int_equal(B->open(&f->q, uri, &f->env), 0);

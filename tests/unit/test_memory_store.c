@@ -22,6 +22,7 @@
 #include "codec/store_records.h"
 #include "core/internal.h"
 #include "storage/memory/store.h"
+#include "tmpdir.h"
 
 #define T0 1700000000000LL
 #define HOUR (3600 * 1000LL)
@@ -83,19 +84,12 @@ static int setup(void **state)
 	return 0;
 }
 
-static void remove_tree(const char *dir)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int teardown(void **state)
 {
 	fixture *f = *state;
 	B->close(f->store);
 	if (f->dir[0])
-		remove_tree(f->dir);
+		assert_int_equal(tmpdir_remove(f->dir), 0);
 	free(f);
 	return 0;
 }
@@ -915,8 +909,7 @@ static void test_durable(void **state)
 	char before[8192], after[8192];
 	char uri[128];
 	B->close(f->store);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/concert-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(tmpdir_make(f->dir, sizeof(f->dir), "concert-store"), 0);
 	snprintf(uri, sizeof(uri), "memory:%s/db?fsync=off", f->dir);
 	assert_int_equal(open_store(f, uri), 0);
 	build_catalog(f);
@@ -981,8 +974,7 @@ static void test_durable_corrupt(void **state)
 	char uri[128], path[128];
 	B->close(f->store);
 	f->store = NULL;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/concert-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(tmpdir_make(f->dir, sizeof(f->dir), "concert-store"), 0);
 	snprintf(uri, sizeof(uri), "memory:%s", f->dir);
 	/* A well-framed record that is not a store record stops the open. */
 	journal *j;
