@@ -64,6 +64,20 @@ int rt_spare_start(const char *name, int aof, int fresh)
 	return port;
 }
 
+void *rt_spare_queue(const char *name, const char *query, const concert_queue_backend **q,
+		     int *port)
+{
+	char uri[160];
+	*port = rt_spare_start(name, 0, 1);
+	rt_uri(uri, sizeof(uri), *port, query);
+	*q = concert_registry_queue(uri);
+	assert_non_null(*q);
+	concert_backend_env env = rt_backend_env();
+	void *ctx = NULL;
+	assert_int_equal((*q)->open(&ctx, uri, &env), 0);
+	return ctx;
+}
+
 const char *rt_spare_dir(void)
 {
 	return spare_dir;

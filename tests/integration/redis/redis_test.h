@@ -42,6 +42,11 @@ void rt_server(const char *cmd, const char *dir, int port, int aof);
  * even after a failure.
  */
 int rt_spare_start(const char *name, int aof, int fresh);
+/* The queue backend opened on the spare server, started fresh without AOF
+ * (`query` appended to its URI, or NULL); fails the test if it cannot open.
+ * Returns the context; *port is the server's. */
+void *rt_spare_queue(const char *name, const char *query, const concert_queue_backend **q,
+		     int *port);
 const char *rt_spare_dir(void);
 int rt_spare_teardown(void **state);
 

@@ -510,13 +510,9 @@ static void assert_waiting_first(const concert_queue_backend *q, void *ctx, int6
 static void test_status_is_one_read(void **state)
 {
 	(void)state;
-	char uri[160];
-	int port = rt_spare_start("one-read", 0, 1);
-	rt_uri(uri, sizeof(uri), port, NULL);
-	const concert_queue_backend *q = concert_registry_queue(uri);
-	concert_backend_env env = rt_backend_env();
-	void *ctx = NULL;
-	assert_int_equal(q->open(&ctx, uri, &env), 0);
+	const concert_queue_backend *q;
+	int port;
+	void *ctx = rt_spare_queue("one-read", NULL, &q, &port);
 	redisContext *r = rt_redis(port);
 	assert_non_null(r);
 	concert_queue_policy policy = { 1, 0, 60000, 60000 };
@@ -605,14 +601,10 @@ static void *combine_main(void *arg)
 static void test_enters_are_combined(void **state)
 {
 	(void)state;
-	char uri[160];
-	int port = rt_spare_start("combine", 0, 1);
-	rt_uri(uri, sizeof(uri), port, NULL);
 	static combine_shared s;
 	memset(&s, 0, sizeof(s));
-	s.q = concert_registry_queue(uri);
-	concert_backend_env env = rt_backend_env();
-	assert_int_equal(s.q->open(&s.ctx, uri, &env), 0);
+	int port;
+	s.ctx = rt_spare_queue("combine", NULL, &s.q, &port);
 	redisContext *r = rt_redis(port);
 	assert_non_null(r);
 	s.concert = rt_unique_id();

@@ -365,12 +365,8 @@ static pid_t server_pid(const char *dir)
 static void *spare_queue(const char *name, const char *query, const concert_queue_backend **q,
 			 int64_t *concert, concert_queue_entry *e)
 {
-	char uri[160];
-	rt_uri(uri, sizeof(uri), rt_spare_start(name, 0, 1), query);
-	*q = concert_registry_queue(uri);
-	concert_backend_env env = rt_backend_env();
-	void *ctx = NULL;
-	assert_int_equal((*q)->open(&ctx, uri, &env), 0);
+	int port;
+	void *ctx = rt_spare_queue(name, query, q, &port);
 	concert_queue_policy policy = SPARE_POLICY;
 	*concert = rt_unique_id();
 	assert_int_equal((*q)->enter(ctx, e, "spare-user", *concert, &policy, rt_now()), 0);
@@ -499,13 +495,9 @@ static size_t our_libraries(redisContext *c)
 static void test_library_reload(void **state)
 {
 	(void)state;
-	char uri[160];
-	int port = rt_spare_start("library", 0, 1);
-	rt_uri(uri, sizeof(uri), port, "?pool=1");
-	const concert_queue_backend *q = concert_registry_queue(uri);
-	concert_backend_env env = rt_backend_env();
-	void *ctx = NULL;
-	assert_int_equal(q->open(&ctx, uri, &env), 0);
+	const concert_queue_backend *q;
+	int port;
+	void *ctx = rt_spare_queue("library", "?pool=1", &q, &port);
 
 	redisContext *c = rt_redis(port);
 	assert_non_null(c);
